@@ -1,0 +1,304 @@
+"""``AISystem``: one AI deployment, its incident-response plan, and what airlock observed.
+
+SPEC §2.1.  The spec is the plan (monitors, matrix, responders); the status is
+what the operator saw and did, written honestly: an evaluation error is
+``error``, never ``ok``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from airlock.api import query_template
+from airlock.api.common import (
+    Action,
+    Audience,
+    Condition,
+    FailureMode,
+    Model,
+    ObjectMeta,
+    Severity,
+    Timestamp,
+)
+from airlock.api.durations import Duration
+from airlock.api.matrix import (
+    MAX_MONITORS,
+    MAX_RESPONDERS,
+    NAME_PATTERN,
+    Monitor,
+    NoticeTemplate,
+    Responder,
+    SeverityPolicy,
+    check_unique_names,
+    severities_rules,
+)
+
+
+class Mode(StrEnum):
+    """enforce: act on workloads; dryRun: decide, record and notify, never touch workloads."""
+
+    ENFORCE = "enforce"
+    DRY_RUN = "dryRun"
+
+
+class ProviderErrorPolicy(StrEnum):
+    """What a Prometheus outage does once it has lasted ``failClosedAfter``."""
+
+    HOLD = "hold"
+    CONTAIN = "contain"
+
+
+class TargetKind(StrEnum):
+    DEPLOYMENT = "Deployment"
+    STATEFUL_SET = "StatefulSet"
+    ROLLOUT = "Rollout"
+
+
+TARGET_API_VERSIONS = {
+    TargetKind.DEPLOYMENT: "apps/v1",
+    TargetKind.STATEFUL_SET: "apps/v1",
+    TargetKind.ROLLOUT: "argoproj.io/v1alpha1",
+}
+
+
+class TargetRef(Model):
+    """The workload serving the model, in the AISystem's namespace."""
+
+    api_version: Literal["apps/v1", "argoproj.io/v1alpha1"] = Field(
+        alias="apiVersion", description="apps/v1 (Deployment, StatefulSet) or argoproj.io/v1alpha1 (Rollout)."
+    )
+    kind: TargetKind = Field(description="Deployment, StatefulSet or Rollout.")
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Name of the workload.")
+
+    cel_rules: ClassVar[list[dict[str, str]]] = [
+        {
+            "rule": "(self.kind == 'Rollout') == (self.apiVersion == 'argoproj.io/v1alpha1')",
+            "message": "Deployment and StatefulSet are apps/v1; Rollout is argoproj.io/v1alpha1",
+            "fieldPath": ".apiVersion",
+        }
+    ]
+
+    @model_validator(mode="after")
+    def _api_version(self) -> TargetRef:
+        expected = TARGET_API_VERSIONS[self.kind]
+        if self.api_version != expected:
+            raise ValueError(f"apiVersion: a {self.kind.value} target is {expected}, not {self.api_version}")
+        return self
+
+
+class PolicyRef(Model):
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Name of a ContainmentPolicy.")
+
+
+class Fallback(Model):
+    """Where traffic goes on reroute: a Service whose selector is switched to the fallback's pods."""
+
+    service: str = Field(pattern=NAME_PATTERN, max_length=63, description="Service in the system's namespace.")
+    selector: dict[str, str] = Field(min_length=1, description="Selector of the fallback model's pods.")
+
+
+class EuAiAct(Model):
+    """EU AI Act profile (Art. 73 serious-incident reporting)."""
+
+    high_risk: bool = Field(default=False, alias="highRisk", description="High-risk system under Annex III.")
+    member_states: list[str] = Field(
+        default_factory=list,
+        alias="memberStates",
+        description="ISO 3166 codes of the Member States where the system is used.",
+    )
+    provider: str | None = Field(default=None, description="Provider's name, for the report.")
+    system_id: str | None = Field(default=None, alias="systemId", description="EU database registration id.")
+
+
+class Gdpr(Model):
+    personal_data: bool = Field(
+        default=False, alias="personalData", description="The system processes personal data (GDPR Art. 33)."
+    )
+    controller: str | None = Field(default=None, description="Data controller, for the notice.")
+
+
+class Regulatory(Model):
+    """Which reporting clocks an incident of this system starts."""
+
+    eu_ai_act: EuAiAct | None = Field(default=None, alias="euAiAct")
+    gdpr: Gdpr | None = None
+
+
+class AISystemSpec(Model):
+    """The incident-response plan of one AI deployment."""
+
+    description: str | None = Field(default=None, description="What the system does, for the runbook.")
+    owner: str | None = Field(default=None, description="Owning team.")
+    mode: Mode = Field(default=Mode.ENFORCE, description="enforce, or dryRun (never touches workloads).")
+    policy_ref: PolicyRef | None = Field(
+        default=None,
+        alias="policyRef",
+        description="A ContainmentPolicy; inline monitors, severities and responders extend/override it by name.",
+    )
+    target: TargetRef = Field(description="The workload serving the model.")
+    fallback: Fallback | None = Field(default=None, description="Used by the reroute action.")
+    params: dict[str, str] = Field(default_factory=dict, description="Values for {{ params.KEY }} in queries.")
+    monitors: list[Monitor] = Field(default_factory=list, max_length=MAX_MONITORS, description="Signals.")
+    severities: dict[Severity, SeverityPolicy] = Field(
+        default_factory=dict, description="Escalation paths by severity (merged over the policy's)."
+    )
+    responders: list[Responder] = Field(
+        default_factory=list, max_length=MAX_RESPONDERS, description="Who may act (merged over the policy's)."
+    )
+    templates: dict[Audience, NoticeTemplate] = Field(
+        default_factory=dict, description="Notice template overrides by audience."
+    )
+    regulatory: Regulatory | None = Field(default=None, description="Reporting obligations.")
+    on_provider_error: ProviderErrorPolicy = Field(
+        default=ProviderErrorPolicy.HOLD,
+        alias="onProviderError",
+        description="hold (default) or contain, once Prometheus has failed for failClosedAfter.",
+    )
+    fail_closed_after: Duration = Field(
+        default=Duration("5m"),
+        alias="failClosedAfter",
+        description="How long a provider outage lasts before onProviderError=contain acts.",
+    )
+
+    cel_rules: ClassVar[list[dict[str, str]]] = [
+        *severities_rules("severities"),
+        {
+            "rule": (
+                "has(self.fallback) || !has(self.severities) || "
+                "self.severities.all(k, !has(self.severities[k].actions) || !('reroute' in self.severities[k].actions))"
+            ),
+            "message": "the reroute action needs spec.fallback",
+            "fieldPath": ".fallback",
+            "reason": "FieldValueRequired",
+        },
+        {
+            "rule": (
+                "has(self.policyRef) || !has(self.monitors) || "
+                "self.monitors.all(m, m.thresholds.all(t, has(self.severities) && t.severity in self.severities))"
+            ),
+            "message": "every threshold's severity must be defined in spec.severities",
+            "fieldPath": ".monitors",
+        },
+    ]
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> AISystemSpec:
+        check_unique_names(self.monitors, self.responders)
+        for index, monitor in enumerate(self.monitors):
+            try:
+                monitor.check_variables(self.params)
+            except query_template.TemplateError as exc:
+                raise ValueError(f"monitors[{index}].query: {exc}") from None
+            if self.policy_ref is None:
+                for t_index, threshold in enumerate(monitor.thresholds):
+                    if threshold.severity not in self.severities:
+                        raise ValueError(
+                            f"monitors[{index}].thresholds[{t_index}].severity: {threshold.severity.value} "
+                            "is not defined in spec.severities"
+                        )
+        if self.fallback is None:
+            for severity, policy in self.severities.items():
+                if Action.REROUTE in policy.actions:
+                    raise ValueError(f"severities.{severity.value}.actions: reroute needs spec.fallback")
+        return self
+
+
+class StatusModel(Model):
+    """Status is written by the operator: tolerate fields a newer operator version added."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class MonitorState(StrEnum):
+    """Evaluation state of one monitor (SPEC §2.1, binding)."""
+
+    OK = "ok"
+    BREACHED = "breached"
+    NO_DATA = "noData"
+    ERROR = "error"
+
+
+class Phase(StrEnum):
+    HEALTHY = "Healthy"
+    DEGRADED = "Degraded"
+    CONTAINED = "Contained"
+    SHUT_DOWN = "ShutDown"
+    UNKNOWN = "Unknown"
+    INVALID = "Invalid"
+
+
+class PendingThreshold(StatusModel):
+    """A threshold whose condition holds but whose ``for`` has not elapsed yet."""
+
+    severity: Severity
+    since: Timestamp = Field(description="When the condition started to hold (survives operator restarts).")
+
+
+class MonitorStatus(StatusModel):
+    """What the last evaluation of one monitor found."""
+
+    name: str
+    state: MonitorState
+    failure_mode: FailureMode | None = Field(default=None, alias="failureMode")
+    value: float | None = Field(default=None, description="Current value (relative change if baseline).")
+    current: float | None = Field(default=None, description="Raw current value when a baseline is used.")
+    baseline: float | None = Field(default=None, description="Baseline value when a baseline is used.")
+    severity: Severity | None = Field(default=None, description="Severity in force from this monitor.")
+    since: Timestamp | None = Field(default=None, description="When the current state began.")
+    pending: list[PendingThreshold] = Field(default_factory=list, description="Thresholds waiting for `for`.")
+    last_evaluated: Timestamp | None = Field(default=None, alias="lastEvaluated")
+    sample_time: Timestamp | None = Field(default=None, alias="sampleTime", description="Timestamp of the sample.")
+    query: str | None = Field(default=None, description="The resolved PromQL.")
+    message: str | None = Field(default=None, description="Why the state is error or noData.")
+
+
+class Containment(StatusModel):
+    """What airlock did to the workload and what it must restore."""
+
+    active: bool = False
+    actions: list[Action] = Field(default_factory=list)
+    since: Timestamp | None = None
+    by: str | None = Field(default=None, description="airlock, or the responder for manual actions.")
+    reason: str | None = None
+    severity: Severity | None = None
+    manual: bool = Field(default=False, description="Held by the airlock.dev/shutdown annotation.")
+    saved: dict[str, Any] | None = Field(default=None, description="The state the actions changed, for release.")
+    failed: list[str] = Field(default_factory=list, description="Actions that could not be applied, with why.")
+
+
+class WouldContain(StatusModel):
+    """dryRun: what enforce mode would have done."""
+
+    actions: list[Action] = Field(default_factory=list)
+    severity: Severity | None = None
+    reason: str | None = None
+    at: Timestamp | None = None
+
+
+class AISystemStatus(StatusModel):
+    observed_generation: int | None = Field(default=None, alias="observedGeneration")
+    phase: Phase | None = None
+    severity: Severity | None = Field(default=None, description="Highest active severity.")
+    incident: str | None = Field(default=None, description="The open AIIncident.")
+    monitors: list[MonitorStatus] = Field(default_factory=list)
+    containment: Containment | None = None
+    would_contain: WouldContain | None = Field(default=None, alias="wouldContain")
+    last_handled_release: str | None = Field(default=None, alias="lastHandledRelease")
+    last_handled_drill: str | None = Field(default=None, alias="lastHandledDrill")
+    provider_error_since: Timestamp | None = Field(
+        default=None, alias="providerErrorSince", description="Start of the current Prometheus outage."
+    )
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class AISystem(Model):
+    """An AI deployment under airlock's containment."""
+
+    api_version: Literal["airlock.dev/v1alpha1"] = Field(default="airlock.dev/v1alpha1", alias="apiVersion")
+    kind: Literal["AISystem"] = "AISystem"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: AISystemSpec
+    status: AISystemStatus | None = None

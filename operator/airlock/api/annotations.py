@@ -1,0 +1,25 @@
+"""Annotation keys (SPEC §3, binding): the control surface for humans and GitOps."""
+
+PREFIX = "airlock.dev/"
+
+# On an AISystem.
+SHUTDOWN = "airlock.dev/shutdown"
+RELEASE = "airlock.dev/release"
+DRILL = "airlock.dev/drill"
+REQUESTED_BY = "airlock.dev/requested-by"
+
+# On an AIIncident.
+ACKNOWLEDGE = "airlock.dev/acknowledge"
+APPROVE = "airlock.dev/approve"
+POSTMORTEM = "airlock.dev/postmortem"
+
+# On targets, written by airlock.
+CONTAINED_BY = "airlock.dev/contained-by"
+SAVED_STATE = "airlock.dev/saved-state"
+
+# Labels airlock puts on what it creates.
+SYSTEM_LABEL = "airlock.dev/system"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+SYSTEM_CONTROL = (SHUTDOWN, RELEASE, DRILL)
+INCIDENT_CONTROL = (ACKNOWLEDGE, APPROVE, POSTMORTEM)
