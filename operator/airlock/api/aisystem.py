@@ -231,7 +231,7 @@ class Phase(StrEnum):
 
 
 class PendingThreshold(StatusModel):
-    """A threshold whose condition holds but whose ``for`` has not elapsed yet."""
+    """A threshold whose condition holds, and since when: the persisted ``for`` clock."""
 
     severity: Severity
     since: Timestamp = Field(description="When the condition started to hold (survives operator restarts).")
@@ -248,7 +248,7 @@ class MonitorStatus(StatusModel):
     baseline: float | None = Field(default=None, description="Baseline value when a baseline is used.")
     severity: Severity | None = Field(default=None, description="Severity in force from this monitor.")
     since: Timestamp | None = Field(default=None, description="When the current state began.")
-    pending: list[PendingThreshold] = Field(default_factory=list, description="Thresholds waiting for `for`.")
+    pending: list[PendingThreshold] = Field(default_factory=list, description="Thresholds whose condition holds, with the start of their `for` clock.")
     last_evaluated: Timestamp | None = Field(default=None, alias="lastEvaluated")
     sample_time: Timestamp | None = Field(default=None, alias="sampleTime", description="Timestamp of the sample.")
     query: str | None = Field(default=None, description="The resolved PromQL.")

@@ -220,9 +220,7 @@ class ModelFleet:
         with self._lock:
             key = f"{namespace}/{app}"
             if key not in self._apps:
-                self._apps[key] = _App(
-                    namespace, app, version or self.default_version, self.baseline, self.clock()
-                )
+                self._apps[key] = _App(namespace, app, version or self.default_version, self.baseline, self.clock())
 
     @property
     def apps(self) -> list[tuple[str, str]]:
@@ -259,8 +257,7 @@ class ModelFleet:
         unknown = set(params) - set(FAILURE_DEFAULTS[failure])
         if unknown:
             raise ValueError(
-                f"unknown parameter(s) {sorted(unknown)} for {failure!r}; "
-                f"expected {sorted(FAILURE_DEFAULTS[failure])}"
+                f"unknown parameter(s) {sorted(unknown)} for {failure!r}; expected {sorted(FAILURE_DEFAULTS[failure])}"
             )
         with self._lock:
             target = self._find(app)
@@ -355,7 +352,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"  # keep-alive: Prometheus reuses its scrape connection
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per scrape would drown test output
 
     def _send(self, status: int, body: str, content_type: str) -> None:
