@@ -25,6 +25,8 @@ from airlock.api.common import (
 )
 from airlock.api.durations import Duration
 from airlock.api.matrix import (
+    LIST_MAP_BY_NAME,
+    LIST_MAP_BY_TYPE,
     MAX_MONITORS,
     MAX_RESPONDERS,
     NAME_PATTERN,
@@ -33,7 +35,6 @@ from airlock.api.matrix import (
     Responder,
     SeverityPolicy,
     check_unique_names,
-    severities_rules,
 )
 
 
@@ -52,6 +53,8 @@ class ProviderErrorPolicy(StrEnum):
 
 
 class TargetKind(StrEnum):
+    """Workload kinds airlock can contain."""
+
     DEPLOYMENT = "Deployment"
     STATEFUL_SET = "StatefulSet"
     ROLLOUT = "Rollout"
@@ -90,6 +93,8 @@ class TargetRef(Model):
 
 
 class PolicyRef(Model):
+    """A reference to a cluster-scoped ContainmentPolicy."""
+
     name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Name of a ContainmentPolicy.")
 
 
@@ -114,6 +119,8 @@ class EuAiAct(Model):
 
 
 class Gdpr(Model):
+    """GDPR profile (Art. 33 breach notification within 72 h)."""
+
     personal_data: bool = Field(
         default=False, alias="personalData", description="The system processes personal data (GDPR Art. 33)."
     )
@@ -141,15 +148,25 @@ class AISystemSpec(Model):
     target: TargetRef = Field(description="The workload serving the model.")
     fallback: Fallback | None = Field(default=None, description="Used by the reroute action.")
     params: dict[str, str] = Field(default_factory=dict, description="Values for {{ params.KEY }} in queries.")
-    monitors: list[Monitor] = Field(default_factory=list, max_length=MAX_MONITORS, description="Signals.")
+    monitors: list[Monitor] = Field(
+        default_factory=list,
+        max_length=MAX_MONITORS,
+        description="Signals (merged over the policy's by name: an inline monitor replaces the policy's).",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
     severities: dict[Severity, SeverityPolicy] = Field(
-        default_factory=dict, description="Escalation paths by severity (merged over the policy's)."
+        default_factory=dict,
+        max_length=len(Severity),
+        description="Escalation paths by severity (merged over the policy's).",
     )
     responders: list[Responder] = Field(
-        default_factory=list, max_length=MAX_RESPONDERS, description="Who may act (merged over the policy's)."
+        default_factory=list,
+        max_length=MAX_RESPONDERS,
+        description="Who may act (merged over the policy's by name).",
+        json_schema_extra=LIST_MAP_BY_NAME,
     )
     templates: dict[Audience, NoticeTemplate] = Field(
-        default_factory=dict, description="Notice template overrides by audience."
+        default_factory=dict, max_length=len(Audience), description="Notice template overrides by audience."
     )
     regulatory: Regulatory | None = Field(default=None, description="Reporting obligations.")
     on_provider_error: ProviderErrorPolicy = Field(
@@ -164,7 +181,6 @@ class AISystemSpec(Model):
     )
 
     cel_rules: ClassVar[list[dict[str, str]]] = [
-        *severities_rules("severities"),
         {
             "rule": (
                 "has(self.fallback) || !has(self.severities) || "
@@ -222,6 +238,8 @@ class MonitorState(StrEnum):
 
 
 class Phase(StrEnum):
+    """The one-word state of an AISystem (SPEC §2.1, binding)."""
+
     HEALTHY = "Healthy"
     DEGRADED = "Degraded"
     CONTAINED = "Contained"
@@ -233,23 +251,29 @@ class Phase(StrEnum):
 class PendingThreshold(StatusModel):
     """A threshold whose condition holds, and since when: the persisted ``for`` clock."""
 
-    severity: Severity
+    severity: Severity = Field(description="The severity the threshold raises once its `for` has elapsed.")
     since: Timestamp = Field(description="When the condition started to hold (survives operator restarts).")
 
 
 class MonitorStatus(StatusModel):
     """What the last evaluation of one monitor found."""
 
-    name: str
-    state: MonitorState
-    failure_mode: FailureMode | None = Field(default=None, alias="failureMode")
+    name: str = Field(description="The monitor's name, as in spec.monitors (or the policy's).")
+    state: MonitorState = Field(description="ok, breached, noData or error.")
+    failure_mode: FailureMode | None = Field(
+        default=None, alias="failureMode", description="The failure mode the monitor reveals."
+    )
     value: float | None = Field(default=None, description="Current value (relative change if baseline).")
     current: float | None = Field(default=None, description="Raw current value when a baseline is used.")
     baseline: float | None = Field(default=None, description="Baseline value when a baseline is used.")
     severity: Severity | None = Field(default=None, description="Severity in force from this monitor.")
     since: Timestamp | None = Field(default=None, description="When the current state began.")
-    pending: list[PendingThreshold] = Field(default_factory=list, description="Thresholds whose condition holds, with the start of their `for` clock.")
-    last_evaluated: Timestamp | None = Field(default=None, alias="lastEvaluated")
+    pending: list[PendingThreshold] = Field(
+        default_factory=list, description="Thresholds whose condition holds, with the start of their `for` clock."
+    )
+    last_evaluated: Timestamp | None = Field(
+        default=None, alias="lastEvaluated", description="When the monitor was last evaluated."
+    )
     sample_time: Timestamp | None = Field(default=None, alias="sampleTime", description="Timestamp of the sample.")
     query: str | None = Field(default=None, description="The resolved PromQL.")
     message: str | None = Field(default=None, description="Why the state is error or noData.")
@@ -258,40 +282,63 @@ class MonitorStatus(StatusModel):
 class Containment(StatusModel):
     """What airlock did to the workload and what it must restore."""
 
-    active: bool = False
-    actions: list[Action] = Field(default_factory=list)
-    since: Timestamp | None = None
+    active: bool = Field(default=False, description="The workload is held contained right now.")
+    actions: list[Action] = Field(default_factory=list, description="The actions applied, in order.")
+    since: Timestamp | None = Field(default=None, description="When containment began.")
     by: str | None = Field(default=None, description="airlock, or the responder for manual actions.")
-    reason: str | None = None
-    severity: Severity | None = None
+    reason: str | None = Field(default=None, description="Why, e.g. monitor pii-leak > 0.5 (0.8).")
+    severity: Severity | None = Field(default=None, description="The severity that triggered containment.")
     manual: bool = Field(default=False, description="Held by the airlock.dev/shutdown annotation.")
-    saved: dict[str, Any] | None = Field(default=None, description="The state the actions changed, for release.")
+    saved: dict[str, Any] | None = Field(
+        default=None,
+        description="The state the actions changed (replicas, selector, paused, ...), restored exactly on release.",
+    )
     failed: list[str] = Field(default_factory=list, description="Actions that could not be applied, with why.")
 
 
 class WouldContain(StatusModel):
     """dryRun: what enforce mode would have done."""
 
-    actions: list[Action] = Field(default_factory=list)
-    severity: Severity | None = None
-    reason: str | None = None
-    at: Timestamp | None = None
+    actions: list[Action] = Field(default_factory=list, description="The actions enforce mode would have applied.")
+    severity: Severity | None = Field(default=None, description="The severity that would have contained.")
+    reason: str | None = Field(default=None, description="Why it would have contained.")
+    at: Timestamp | None = Field(default=None, description="When it would have contained.")
 
 
 class AISystemStatus(StatusModel):
-    observed_generation: int | None = Field(default=None, alias="observedGeneration")
-    phase: Phase | None = None
+    """What airlock observed and did: written by the operator, never by hand."""
+
+    observed_generation: int | None = Field(
+        default=None, alias="observedGeneration", description="The .metadata.generation this status reflects."
+    )
+    phase: Phase | None = Field(default=None, description="Healthy, Degraded, Contained, ShutDown, Unknown or Invalid.")
     severity: Severity | None = Field(default=None, description="Highest active severity.")
     incident: str | None = Field(default=None, description="The open AIIncident.")
-    monitors: list[MonitorStatus] = Field(default_factory=list)
-    containment: Containment | None = None
-    would_contain: WouldContain | None = Field(default=None, alias="wouldContain")
-    last_handled_release: str | None = Field(default=None, alias="lastHandledRelease")
-    last_handled_drill: str | None = Field(default=None, alias="lastHandledDrill")
+    monitors: list[MonitorStatus] = Field(
+        default_factory=list, description="The last evaluation of every monitor.", json_schema_extra=LIST_MAP_BY_NAME
+    )
+    containment: Containment | None = Field(default=None, description="What airlock did to the workload.")
+    would_contain: WouldContain | None = Field(
+        default=None, alias="wouldContain", description="dryRun only: what enforce mode would have done."
+    )
+    last_handled_release: str | None = Field(
+        default=None,
+        alias="lastHandledRelease",
+        description="The airlock.dev/release annotation value last handled (each value is handled once).",
+    )
+    last_handled_drill: str | None = Field(
+        default=None,
+        alias="lastHandledDrill",
+        description="The airlock.dev/drill annotation value last handled (each value runs once).",
+    )
     provider_error_since: Timestamp | None = Field(
         default=None, alias="providerErrorSince", description="Start of the current Prometheus outage."
     )
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Contained, MonitoringHealthy and Stalled (metav1.Condition).",
+        json_schema_extra=LIST_MAP_BY_TYPE,
+    )
 
 
 class AISystem(Model):

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic.json_schema import JsonDict
 
 GROUP = "airlock.dev"
 VERSION = "v1alpha1"
@@ -19,10 +20,20 @@ API_VERSION = f"{GROUP}/{VERSION}"
 CATEGORY = "airlock"
 
 
+def _attach_cel_rules(schema: JsonDict, cls: type[Any]) -> None:
+    # Every model's JSON schema carries its own CEL rules, so the CRD generator
+    # finds them wherever the model is used (no class-by-title lookup).
+    rules: list[dict[str, str]] = getattr(cls, "cel_rules", [])
+    if rules:
+        schema["x-kubernetes-validations"] = [dict(rule) for rule in rules]
+
+
 class Model(BaseModel):
     """Base for every API shape: camelCase on the wire, unknown fields rejected."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=False)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, use_enum_values=False, json_schema_extra=_attach_cel_rules
+    )
 
     # CEL rules attached to this object in the generated CRD (x-kubernetes-validations).
     cel_rules: ClassVar[list[dict[str, str]]] = []

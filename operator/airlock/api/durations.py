@@ -18,6 +18,8 @@ from pydantic_core import core_schema
 # The same grammar the CRD schema enforces; kept in one place so the model and
 # the schema cannot disagree.
 DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d|w))+$"
+# Bounded so the API server's CEL cost estimate for rules reading a duration stays small.
+DURATION_MAX_LENGTH = 32
 _PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _WHOLE = re.compile(DURATION_PATTERN)
@@ -29,7 +31,8 @@ class DurationError(ValueError):
 
 def parse_seconds(text: str) -> float:
     """Return the length of ``text`` in seconds; raise :class:`DurationError` if malformed."""
-    if not isinstance(text, str) or not _WHOLE.match(text):
+    # fullmatch, not match: Python's `$` also matches before a trailing newline, Go's (the API server's) does not.
+    if not isinstance(text, str) or len(text) > DURATION_MAX_LENGTH or not _WHOLE.fullmatch(text):
         raise DurationError(
             f"invalid duration {text!r}: use a number and a unit (ms, s, m, h, d, w), e.g. 15s, 2m, 1h30m, 7d"
         )
@@ -75,7 +78,7 @@ class Duration(str):
     def __get_pydantic_json_schema__(
         cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        return {"type": "string", "pattern": DURATION_PATTERN}
+        return {"type": "string", "pattern": DURATION_PATTERN, "maxLength": DURATION_MAX_LENGTH}
 
     @classmethod
     def _validate(cls, value: str) -> Duration:

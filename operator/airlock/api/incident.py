@@ -15,6 +15,8 @@ from airlock.api.common import Action, Audience, FailureMode, Model, ObjectMeta,
 
 
 class TriggerType(StrEnum):
+    """What kind of event opened an incident."""
+
     MONITOR = "monitor"
     MANUAL = "manual"
     DRILL = "drill"
@@ -23,13 +25,13 @@ class TriggerType(StrEnum):
 class Trigger(Model):
     """What opened the incident."""
 
-    type: TriggerType
-    monitor: str | None = None
-    value: float | None = None
-    condition: str | None = Field(default=None, description="e.g. '> 0.5'.")
-    query: str | None = None
+    type: TriggerType = Field(description="monitor, manual or drill.")
+    monitor: str | None = Field(default=None, description="The breached monitor (type monitor).")
+    value: float | None = Field(default=None, description="The monitor's value at the breach.")
+    condition: str | None = Field(default=None, description="The threshold condition that held, e.g. '> 0.5'.")
+    query: str | None = Field(default=None, description="The resolved PromQL that breached.")
     by: str | None = Field(default=None, description="Who triggered a manual or drill incident.")
-    reason: str | None = None
+    reason: str | None = Field(default=None, description="Why, in words (manual shutdown reason, drill scenario).")
     sample_time: Timestamp | None = Field(default=None, alias="sampleTime", description="Breach sample time.")
 
 
@@ -43,16 +45,20 @@ class HarmCategory(StrEnum):
 
 
 class AIIncidentSpec(Model):
+    """What happened, to which system, how badly: set by the operator (or the CLI for drills)."""
+
     system: str = Field(min_length=1, description="The AISystem, in the same namespace.")
-    failure_mode: FailureMode = Field(alias="failureMode")
+    failure_mode: FailureMode = Field(alias="failureMode", description="How the system failed.")
     severity: Severity = Field(description="Current severity; raised, never silently lowered.")
     drill: bool = Field(default=False, description="A rehearsal: never touches workloads.")
     dry_run: bool = Field(default=False, alias="dryRun", description="Opened by a system in dryRun mode.")
-    trigger: Trigger
+    trigger: Trigger = Field(description="What opened the incident.")
     harm: list[HarmCategory] = Field(default_factory=list, description="Art. 3(49) categories, if any.")
 
 
 class IncidentPhase(StrEnum):
+    """Where an incident is in its life (SPEC §2.3, binding)."""
+
     OPEN = "Open"
     CONTAINED = "Contained"
     RESOLVED = "Resolved"
@@ -60,36 +66,48 @@ class IncidentPhase(StrEnum):
 
 
 class StatusModel(Model):
+    """Status is written by the operator: tolerate fields a newer operator version added."""
+
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 class TimelineEntry(StatusModel):
-    at: Timestamp
+    """One event in the incident's history."""
+
+    at: Timestamp = Field(description="When it happened.")
     type: str = Field(description="e.g. Detected, Contained, Acknowledged, Released, SeverityRaised.")
-    message: str
-    by: str | None = None
+    message: str = Field(description="What happened, for humans.")
+    by: str | None = Field(default=None, description="airlock, or the responder who acted.")
 
 
 class ActionRecord(StatusModel):
-    action: Action
-    at: Timestamp
+    """A containment action taken (or undone) during the incident."""
+
+    action: Action = Field(description="reroute, pauseRollout, scaleToZero or isolate.")
+    at: Timestamp = Field(description="When it was applied or restored.")
     result: str = Field(description="applied, failed: <why>, restored.")
 
 
 class ReportState(StrEnum):
+    """Where a regulatory report stands against its deadline."""
+
     PENDING = "pending"
     SUBMITTED = "submitted"
     OVERDUE = "overdue"
 
 
 class ReportingObligation(StatusModel):
+    """A regulatory reporting clock the incident started."""
+
     regime: str = Field(description="eu-ai-act-art73, gdpr-art33, …")
-    deadline: Timestamp
-    state: ReportState = ReportState.PENDING
+    deadline: Timestamp = Field(description="When the report is due.")
+    state: ReportState = Field(default=ReportState.PENDING, description="pending, submitted or overdue.")
     reference: str | None = Field(default=None, description="Submission reference once submitted.")
 
 
 class NotificationState(StrEnum):
+    """Delivery state of a notice."""
+
     DRAFTED = "drafted"
     SENDING = "sending"
     SENT = "sent"
@@ -97,39 +115,57 @@ class NotificationState(StrEnum):
 
 
 class Notification(StatusModel):
-    audience: Audience
-    state: NotificationState = NotificationState.DRAFTED
-    attempts: int = 0
-    channel: str | None = None
-    idempotency_key: str | None = Field(default=None, alias="idempotencyKey")
-    next_attempt: Timestamp | None = Field(default=None, alias="nextAttempt")
-    last_error: str | None = Field(default=None, alias="lastError")
+    """A notice to one audience, drafted from its template and tracked until delivered."""
+
+    audience: Audience = Field(description="internal, regulator or users.")
+    state: NotificationState = Field(default=NotificationState.DRAFTED, description="drafted, sending, sent or failed.")
+    attempts: int = Field(default=0, ge=0, description="Delivery attempts so far.")
+    channel: str | None = Field(default=None, description="Where it was sent (webhook, e-mail, ...).")
+    idempotency_key: str | None = Field(
+        default=None, alias="idempotencyKey", description="Sent with every attempt so a retry never duplicates."
+    )
+    next_attempt: Timestamp | None = Field(default=None, alias="nextAttempt", description="When to retry.")
+    last_error: str | None = Field(default=None, alias="lastError", description="Why the last attempt failed.")
 
 
 class PostmortemState(StrEnum):
+    """Whether the AI-specific post-mortem is done."""
+
     PENDING = "pending"
     COMPLETE = "complete"
 
 
 class Postmortem(StatusModel):
-    state: PostmortemState = PostmortemState.PENDING
-    ref: str | None = None
+    """The AI-specific post-mortem: what data caused it, what monitoring gap, what incentive."""
+
+    state: PostmortemState = Field(default=PostmortemState.PENDING, description="pending or complete.")
+    ref: str | None = Field(default=None, description="Where the completed post-mortem lives (airlock.dev/postmortem).")
 
 
 class AIIncidentStatus(StatusModel):
-    phase: IncidentPhase | None = None
-    detected_at: Timestamp | None = Field(default=None, alias="detectedAt")
-    acknowledged_at: Timestamp | None = Field(default=None, alias="acknowledgedAt")
-    contained_at: Timestamp | None = Field(default=None, alias="containedAt")
-    resolved_at: Timestamp | None = Field(default=None, alias="resolvedAt")
-    closed_at: Timestamp | None = Field(default=None, alias="closedAt")
-    acknowledged_by: str | None = Field(default=None, alias="acknowledgedBy")
-    time_to_contain_seconds: float | None = Field(default=None, alias="timeToContainSeconds")
-    timeline: list[TimelineEntry] = Field(default_factory=list)
-    actions: list[ActionRecord] = Field(default_factory=list)
-    reporting: list[ReportingObligation] = Field(default_factory=list)
-    notifications: list[Notification] = Field(default_factory=list)
-    postmortem: Postmortem | None = None
+    """The incident's life: written by the operator, never by hand."""
+
+    phase: IncidentPhase | None = Field(default=None, description="Open, Contained, Resolved or Closed.")
+    detected_at: Timestamp | None = Field(default=None, alias="detectedAt", description="When the breach was seen.")
+    acknowledged_at: Timestamp | None = Field(
+        default=None, alias="acknowledgedAt", description="When a responder acknowledged."
+    )
+    contained_at: Timestamp | None = Field(default=None, alias="containedAt", description="When containment applied.")
+    resolved_at: Timestamp | None = Field(
+        default=None, alias="resolvedAt", description="When the system was released and healthy again."
+    )
+    closed_at: Timestamp | None = Field(
+        default=None, alias="closedAt", description="When the post-mortem closed the incident."
+    )
+    acknowledged_by: str | None = Field(default=None, alias="acknowledgedBy", description="Who acknowledged.")
+    time_to_contain_seconds: float | None = Field(
+        default=None, alias="timeToContainSeconds", description="Seconds from detection to containment."
+    )
+    timeline: list[TimelineEntry] = Field(default_factory=list, description="Everything that happened, in order.")
+    actions: list[ActionRecord] = Field(default_factory=list, description="Containment actions taken and undone.")
+    reporting: list[ReportingObligation] = Field(default_factory=list, description="Regulatory reporting clocks.")
+    notifications: list[Notification] = Field(default_factory=list, description="Notices and their delivery.")
+    postmortem: Postmortem | None = Field(default=None, description="The AI-specific post-mortem.")
 
 
 class AIIncident(Model):

@@ -7,9 +7,9 @@ severity → response) and the authority protocol of SPEC §1.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from airlock.api import query_template
 from airlock.api.common import Action, Audience, FailureMode, Model, Response, Severity, Verb
@@ -26,6 +26,11 @@ MAX_MONITORS = 64
 MAX_THRESHOLDS = 8
 MAX_RESPONDERS = 32
 MAX_SUBJECTS = 64
+
+# Lists whose items are keyed by a field: the API server enforces unique keys
+# (and server-side apply merges by key) — SPEC: monitor and responder names are unique.
+LIST_MAP_BY_NAME: dict[str, Any] = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+LIST_MAP_BY_TYPE: dict[str, Any] = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
 
 
 class Op(StrEnum):
@@ -52,7 +57,7 @@ class Threshold(Model):
 
     severity: Severity = Field(description="Severity raised while the condition holds.")
     op: Op = Field(description="Comparison: >, >=, <, <=, ==, !=.")
-    value: float = Field(description="The pre-agreed line.")
+    value: float = Field(allow_inf_nan=False, description="The pre-agreed line.")
     for_: Duration = Field(
         default=Duration("0s"),
         alias="for",
@@ -70,7 +75,25 @@ class Baseline(Model):
     offset: Duration = Field(description="How far back the baseline window ends, e.g. 7d.")
     window: Duration = Field(description="Length of the baseline window, e.g. 1d.")
 
-    cel_rules: ClassVar[list[dict[str, str]]] = []
+    cel_rules: ClassVar[list[dict[str, str]]] = [
+        {
+            "rule": "!self.offset.matches('^(0+(ms|s|m|h|d|w))+$')",
+            "message": "offset must be greater than zero (a zero offset compares the value with itself)",
+            "fieldPath": ".offset",
+        },
+        {
+            "rule": "!self.window.matches('^(0+(ms|s|m|h|d|w))+$')",
+            "message": "window must be greater than zero",
+            "fieldPath": ".window",
+        },
+    ]
+
+    @field_validator("offset", "window")
+    @classmethod
+    def _positive(cls, value: Duration, info: ValidationInfo) -> Duration:
+        if value.seconds <= 0:
+            raise ValueError(f"{info.field_name} must be greater than zero")
+        return value
 
 
 class Monitor(Model):
@@ -89,6 +112,7 @@ class Monitor(Model):
     )
     match: dict[str, str] | None = Field(
         default=None,
+        min_length=1,
         description=(
             "Shared (batched) monitor: label values (templates allowed) that pick this system's series out of "
             "the vector `query`, which is evaluated once per interval for all systems using it."
@@ -114,11 +138,6 @@ class Monitor(Model):
             "rule": "!self.interval.matches('^(0+(ms|s|m|h|d|w))+$')",
             "message": "interval must be greater than zero",
             "fieldPath": ".interval",
-        },
-        {
-            "rule": "!has(self.match) || size(self.match) > 0",
-            "message": "match, when given, needs at least one label",
-            "fieldPath": ".match",
         },
     ]
 
@@ -199,6 +218,7 @@ class SeverityPolicy(Model):
             "rule": "!has(self.actions) || self.actions.all(a, self.actions.exists_one(b, b == a))",
             "message": "actions must not repeat",
             "fieldPath": ".actions",
+            "reason": "FieldValueDuplicate",
         },
     ]
 
@@ -221,6 +241,8 @@ class SeverityPolicy(Model):
 
 
 class SubjectKind(StrEnum):
+    """The kinds of identity an RBAC subject can be."""
+
     USER = "User"
     GROUP = "Group"
     SERVICE_ACCOUNT = "ServiceAccount"
@@ -231,16 +253,22 @@ class Subject(Model):
 
     kind: SubjectKind = Field(description="User, Group or ServiceAccount.")
     name: str = Field(min_length=1, description="User name, group name or ServiceAccount name.")
-    namespace: str | None = Field(default=None, description="ServiceAccount namespace (required for that kind).")
+    namespace: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        max_length=63,
+        description="ServiceAccount namespace (required for that kind, not allowed for the others).",
+    )
 
+    # `namespace` is a CEL reserved word: Kubernetes exposes the property as `__namespace__`.
     cel_rules: ClassVar[list[dict[str, str]]] = [
         {
-            "rule": "self.kind != 'ServiceAccount' || has(self.namespace)",
+            "rule": "self.kind != 'ServiceAccount' || has(self.__namespace__)",
             "message": "a ServiceAccount subject needs a namespace",
             "fieldPath": ".namespace",
         },
         {
-            "rule": "self.kind == 'ServiceAccount' || !has(self.namespace)",
+            "rule": "self.kind == 'ServiceAccount' || !has(self.__namespace__)",
             "message": "namespace is only for ServiceAccount subjects",
             "fieldPath": ".namespace",
         },
@@ -274,6 +302,8 @@ class Responder(Model):
 
 
 class ConfigMapKeyRef(Model):
+    """A key of a ConfigMap in the system's namespace."""
+
     name: str = Field(pattern=NAME_PATTERN, description="ConfigMap in the system's namespace.")
     key: str = Field(min_length=1, description="Key holding the template.")
 
@@ -299,17 +329,6 @@ class NoticeTemplate(Model):
         if (self.body is None) == (self.config_map_ref is None):
             raise ValueError("give exactly one of body or configMapRef")
         return self
-
-
-def severities_rules(field: str) -> list[dict[str, str]]:
-    """CEL for a ``severities`` map: keys are SEV1..SEV4."""
-    return [
-        {
-            "rule": f"!has(self.{field}) || self.{field}.all(k, k in ['SEV1', 'SEV2', 'SEV3', 'SEV4'])",
-            "message": "severities keys must be SEV1, SEV2, SEV3 or SEV4",
-            "fieldPath": f".{field}",
-        }
-    ]
 
 
 def check_unique_names(monitors: list[Monitor], responders: list[Responder]) -> None:

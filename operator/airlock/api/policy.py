@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from airlock.api import query_template
-from airlock.api.common import Audience, Model, ObjectMeta, Severity
+from airlock.api.common import Audience, Condition, Model, ObjectMeta, Severity
 from airlock.api.matrix import (
+    LIST_MAP_BY_NAME,
+    LIST_MAP_BY_TYPE,
     MAX_MONITORS,
     MAX_RESPONDERS,
     Monitor,
@@ -22,7 +24,6 @@ from airlock.api.matrix import (
     Responder,
     SeverityPolicy,
     check_unique_names,
-    severities_rules,
 )
 
 
@@ -30,17 +31,26 @@ class ContainmentPolicySpec(Model):
     """A reusable matrix: monitors, severities, responders, notice templates."""
 
     description: str | None = Field(default=None, description="What kind of system this policy is for.")
-    monitors: list[Monitor] = Field(default_factory=list, max_length=MAX_MONITORS, description="Signals.")
-    severities: dict[Severity, SeverityPolicy] = Field(
-        default_factory=dict, description="Escalation paths by severity."
+    monitors: list[Monitor] = Field(
+        default_factory=list,
+        max_length=MAX_MONITORS,
+        description="Signals; an AISystem's inline monitor of the same name replaces one of these.",
+        json_schema_extra=LIST_MAP_BY_NAME,
     )
-    responders: list[Responder] = Field(default_factory=list, max_length=MAX_RESPONDERS, description="Who may act.")
+    severities: dict[Severity, SeverityPolicy] = Field(
+        default_factory=dict, max_length=len(Severity), description="Escalation paths by severity."
+    )
+    responders: list[Responder] = Field(
+        default_factory=list,
+        max_length=MAX_RESPONDERS,
+        description="Who may act on the systems using this policy.",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
     templates: dict[Audience, NoticeTemplate] = Field(
-        default_factory=dict, description="Notice template overrides by audience."
+        default_factory=dict, max_length=len(Audience), description="Notice template overrides by audience."
     )
 
     cel_rules: ClassVar[list[dict[str, str]]] = [
-        *severities_rules("severities"),
         {
             "rule": (
                 "!has(self.monitors) || "
@@ -68,6 +78,20 @@ class ContainmentPolicySpec(Model):
         return self
 
 
+class ContainmentPolicyStatus(Model):
+    """What the operator knows about the policy: whether it is usable, and by how many systems."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    observed_generation: int | None = Field(
+        default=None, alias="observedGeneration", description="The .metadata.generation this status reflects."
+    )
+    systems: int | None = Field(default=None, ge=0, description="How many AISystems reference this policy.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready (metav1.Condition).", json_schema_extra=LIST_MAP_BY_TYPE
+    )
+
+
 class ContainmentPolicy(Model):
     """A cluster-scoped, reusable incident-response matrix."""
 
@@ -75,3 +99,4 @@ class ContainmentPolicy(Model):
     kind: Literal["ContainmentPolicy"] = "ContainmentPolicy"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: ContainmentPolicySpec
+    status: ContainmentPolicyStatus | None = None

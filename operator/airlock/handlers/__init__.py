@@ -1,1 +1,4 @@
-"""handlers layer."""
+"""Kopf handlers: the only place with ``@kopf.*`` decorators.
+
+They translate Kopf events into engine calls and nothing else.
+"""

@@ -16,6 +16,11 @@ splits there and stays exact for piecewise-linear descriptions::
 
 :func:`model_history` yields the same metric families as the live
 :mod:`airlock.sandbox.model` server, so recording rules and queries work on both.
+
+Mind the seam when history and live scrapes share labels: the live server's counters
+start from 0, so Prometheus sees a counter reset, and a ``rate()`` window that spans the
+gap between the last backfilled and the first scraped sample under-reports. End the
+history well before the windows a test looks at live, or give it distinct labels.
 """
 
 from __future__ import annotations

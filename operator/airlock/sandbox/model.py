@@ -21,10 +21,12 @@ Design choices, and why:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
 import signal
+import socket
 import sys
 import threading
 import time
@@ -104,10 +106,6 @@ class _App:
     def __post_init__(self) -> None:
         self.labels = f'namespace="{_escape(self.namespace)}",app="{_escape(self.name)}"'
         self._bucket_shares = _bucket_shares(1.0)
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
     def _param(self, failure: str, name: str, healthy: float) -> float:
         params = self.failures.get(failure)
@@ -420,7 +418,28 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], fleet: ModelFleet) -> None:
         self.fleet = fleet
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    # Connections are tracked because scrapers keep them alive: without closing them,
+    # a stopped server would go on answering scrapes and an outage could not be simulated.
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections, self._connections = self._connections, set()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 class ModelServer:
@@ -433,7 +452,8 @@ class ModelServer:
         {"action": "add_app", "app": "ml-prod/summarizer", "version": "v1"}
         {"action": "set_version", "app": "ml-prod/chatbot", "version": "v2"}
 
-    and answers with the app's settings (400 with ``{"error": ...}`` on bad input).
+    and answers with the app's settings (400 with ``{"error": ...}`` on bad input). Without
+    ``"action"``, a body with ``"failure"`` means ``inject``.
     ``GET /control`` lists every app's settings.
     """
 
@@ -465,9 +485,13 @@ class ModelServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and drop open connections; ``start()`` again reuses the same port."""
         if self._httpd is not None:
+            # A restart must come back on the same port: Prometheus keeps the target address.
+            self._requested_port = self.port
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.close_connections()
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._httpd = None

@@ -1,0 +1,243 @@
+"""A small async client for the Kubernetes API: the only code that writes to the cluster.
+
+Built on aiohttp (as Kopf is) rather than the official synchronous client, so
+thousands of systems can be served from one event loop.  Errors are mapped to
+three exceptions the engine understands: :class:`NotFound`, :class:`Conflict`
+and :class:`ApiError` (everything else, with the server's message).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from airlock.adapters.kubeconfig import ClusterConfig
+
+MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+
+AISYSTEMS = Resource("airlock.dev", "v1alpha1", "aisystems", "AISystem")
+AIINCIDENTS = Resource("airlock.dev", "v1alpha1", "aiincidents", "AIIncident")
+POLICIES = Resource("airlock.dev", "v1alpha1", "containmentpolicies", "ContainmentPolicy", namespaced=False)
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+STATEFULSETS = Resource("apps", "v1", "statefulsets", "StatefulSet")
+ROLLOUTS = Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout")
+SERVICES = Resource("", "v1", "services", "Service")
+CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
+EVENTS = Resource("", "v1", "events", "Event")
+NETWORKPOLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
+SCALEDOBJECTS = Resource("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject")
+SELFSUBJECTREVIEWS = Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False)
+
+TARGETS = {"Deployment": DEPLOYMENTS, "StatefulSet": STATEFULSETS, "Rollout": ROLLOUTS}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+class KubeClient:
+    """One aiohttp session against one API server."""
+
+    def __init__(self, config: ClusterConfig, *, timeout: float = 10.0, field_manager: str = "airlock") -> None:
+        self.config = config
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._field_manager = field_manager
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=32)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json", **self.config.headers()}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        query = dict(params or {})
+        if method in ("PATCH", "POST", "PUT"):
+            query.setdefault("fieldManager", self._field_manager)
+        url = self.config.server + path
+        try:
+            async with self._http().request(method, url, data=data, headers=headers, params=query) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    raise _error(response.status, text)
+                return json.loads(text) if text else {}
+        except aiohttp.ClientError as exc:
+            raise ApiError(0, "ConnectionError", str(exc)) from exc
+
+    async def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        return await self.request("GET", resource.path(namespace, name))
+
+    async def get_or_none(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.get(resource, namespace, name)
+        except NotFound:
+            return None
+
+    async def list(
+        self, resource: Resource, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        result = await self.request("GET", resource.path(namespace), params=params)
+        items: list[dict[str, Any]] = result.get("items") or []
+        return items
+
+    async def create(self, resource: Resource, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", resource.path(namespace), body=body)
+
+    async def patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        *,
+        content_type: str = MERGE,
+        sub: str | None = None,
+    ) -> dict[str, Any]:
+        return await self.request("PATCH", resource.path(namespace, name, sub), body=body, content_type=content_type)
+
+    async def delete(self, resource: Resource, namespace: str | None, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            await self.request("DELETE", resource.path(namespace, name))
+
+    async def scale(self, resource: Resource, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        """Through the scale subresource, as an autoscaler or `kubectl scale` would."""
+        return await self.patch(resource, namespace, name, {"spec": {"replicas": replicas}}, sub="scale")
+
+    async def watch(
+        self, resource: Resource, namespace: str | None = None, resource_version: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        params = {"watch": "true", "allowWatchBookmarks": "true"}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        headers = {"Accept": "application/json", **self.config.headers()}
+        url = self.config.server + resource.path(namespace)
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with self._http().get(url, headers=headers, params=params, timeout=timeout) as response:
+            if response.status >= 400:
+                raise _error(response.status, await response.text())
+            async for line in response.content:
+                if line.strip():
+                    yield json.loads(line)
+
+    async def event(
+        self,
+        obj: dict[str, Any],
+        type_: str,
+        reason: str,
+        message: str,
+        *,
+        now: datetime.datetime | None = None,
+    ) -> None:
+        """Post a core/v1 Event about ``obj`` (best effort: an Event is never worth failing an action)."""
+        meta = obj.get("metadata", {})
+        namespace = meta.get("namespace") or "default"
+        stamp = (now or datetime.datetime.now(datetime.UTC)).isoformat().replace("+00:00", "Z")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta.get('name', 'airlock')}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"),
+                "kind": obj.get("kind"),
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "airlock"},
+            "reportingComponent": "airlock.dev/operator",
+            "reportingInstance": "airlock",
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        with contextlib.suppress(ApiError):
+            await self.create(EVENTS, namespace, body)
+
+
+def _error(status: int, text: str) -> ApiError:
+    try:
+        payload = json.loads(text)
+        reason = str(payload.get("reason") or "")
+        message = str(payload.get("message") or text)
+    except ValueError:
+        reason, message = "", text
+    if status == 404:
+        return NotFound(status, reason or "NotFound", message)
+    if status == 409:
+        return Conflict(status, reason or "Conflict", message)
+    return ApiError(status, reason or "Error", message[:500])

@@ -1,0 +1,87 @@
+"""``airlock run``: the operator process (SPEC §5 settings are binding)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from typing import Any
+
+from airlock.adapters import logging as airlock_logging
+from airlock.adapters import metrics
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "run", help="run the operator", description="Run the airlock operator (Kopf) against the current cluster."
+    )
+    parser.add_argument(
+        "--prometheus-url",
+        default=os.environ.get("AIRLOCK_PROMETHEUS_URL"),
+        help="Prometheus base URL (env AIRLOCK_PROMETHEUS_URL)",
+    )
+    parser.add_argument(
+        "--prometheus-token-file",
+        default=os.environ.get("AIRLOCK_PROMETHEUS_TOKEN_FILE"),
+        help="bearer token file for Prometheus (re-read on every query)",
+    )
+    parser.add_argument(
+        "--prometheus-ca-file", default=os.environ.get("AIRLOCK_PROMETHEUS_CA_FILE"), help="CA bundle for Prometheus"
+    )
+    parser.add_argument("--prometheus-timeout", type=float, default=5.0, help="seconds per query (default 5)")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", "-n", action="append", default=[], help="serve this namespace (repeatable)")
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="serve every namespace")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("AIRLOCK_METRICS_PORT", "9090")),
+        help="port for /metrics (env AIRLOCK_METRICS_PORT; 0 disables)",
+    )
+    parser.add_argument("--health-port", type=int, default=8080, help="port for /healthz (0 disables)")
+    parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: KUBECONFIG or in-cluster)")
+    parser.add_argument("--context", default=None, help="kubeconfig context")
+    parser.add_argument(
+        "--status-refresh", type=float, default=30.0, help="seconds between value-only status updates (default 30)"
+    )
+    parser.add_argument("--peering", default=None, help="Kopf peering name for HA (default: standalone)")
+    parser.add_argument("--log-level", default=os.environ.get("AIRLOCK_LOG_LEVEL", "INFO"))
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from airlock.handlers import operator as handlers
+
+    if not args.prometheus_url:
+        print("airlock run: --prometheus-url (or AIRLOCK_PROMETHEUS_URL) is required")
+        return 2
+    if not args.namespace and not args.all_namespaces:
+        args.all_namespaces = True
+    airlock_logging.configure(args.log_level)
+    kopf.configure(log_format=kopf.LogFormat.JSON, verbose=args.log_level.upper() == "DEBUG")
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+    config = handlers.OperatorConfig(
+        prometheus_url=args.prometheus_url,
+        prometheus_token_file=args.prometheus_token_file,
+        prometheus_ca_file=args.prometheus_ca_file,
+        prometheus_timeout=args.prometheus_timeout,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        status_refresh_seconds=args.status_refresh,
+    )
+    liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
+    asyncio.run(
+        kopf.operator(
+            standalone=args.peering is None,
+            peering_name=args.peering,
+            priority=0,
+            namespaces=args.namespace or (),
+            clusterwide=bool(args.all_namespaces),
+            liveness_endpoint=liveness,
+            memo=kopf.Memo(config=config),
+        )
+    )
+    return 0

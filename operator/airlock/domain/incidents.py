@@ -1,0 +1,89 @@
+"""Incident records: deterministic names, the opening body, timeline entries.
+
+One open incident per system; later breaches join its timeline and may raise
+(never silently lower) its severity.  The name is derived from the system and
+the first breach sample's time, so the same breach always names the same
+incident.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from airlock.api import annotations as keys
+from airlock.api.common import FailureMode, Severity
+from airlock.api.incident import (
+    AIIncident,
+    AIIncidentSpec,
+    AIIncidentStatus,
+    IncidentPhase,
+    Postmortem,
+    TimelineEntry,
+    Trigger,
+)
+
+MAX_NAME = 253
+
+
+def incident_name(system: str, detected: datetime.datetime, drill: bool = False) -> str:
+    stamp = detected.astimezone(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+    suffix = f"-{'drill-' if drill else ''}{stamp}"
+    return system[: MAX_NAME - len(suffix)] + suffix
+
+
+def open_incident(
+    *,
+    system: str,
+    namespace: str,
+    severity: Severity,
+    failure_mode: FailureMode,
+    trigger: Trigger,
+    detected: datetime.datetime,
+    now: datetime.datetime,
+    dry_run: bool = False,
+    drill: bool = False,
+) -> AIIncident:
+    name = incident_name(system, detected, drill)
+    what = trigger.reason or (
+        f"monitor {trigger.monitor} {trigger.condition} ({trigger.value:g})"
+        if trigger.monitor and trigger.value is not None
+        else trigger.type.value
+    )
+    return AIIncident.model_validate(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {keys.SYSTEM_LABEL: system, keys.MANAGED_BY_LABEL: "airlock"},
+            },
+            "spec": AIIncidentSpec(
+                system=system,
+                failure_mode=failure_mode,
+                severity=severity,
+                drill=drill,
+                dry_run=dry_run,
+                trigger=trigger,
+            ).dump(),
+            "status": AIIncidentStatus(
+                phase=IncidentPhase.OPEN,
+                detected_at=detected,
+                timeline=[
+                    TimelineEntry(
+                        at=now,
+                        type="Detected",
+                        message=f"{severity.value} {failure_mode.value}: {what}",
+                        by=trigger.by or "airlock",
+                    )
+                ],
+                postmortem=Postmortem(),
+            ).dump(),
+        }
+    )
+
+
+def entry(now: datetime.datetime, type_: str, message: str, by: str | None = "airlock") -> TimelineEntry:
+    return TimelineEntry(at=now, type=type_, message=message, by=by)
+
+
+def time_to_contain(detected: datetime.datetime, contained: datetime.datetime) -> float:
+    return round(max(0.0, (contained - detected).total_seconds()), 3)

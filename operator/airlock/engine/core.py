@@ -1,0 +1,849 @@
+"""The engine: one object that owns the systems, their incidents and every write airlock makes.
+
+Kopf handlers call ``upsert_*``/``remove_*``/``poke`` on events; the scheduler
+calls :meth:`Engine.reconcile` with fresh samples.  Each system is reconciled
+under its own lock, so an annotation event and an evaluation never interleave
+their writes.  Decisions come from ``airlock.domain.decisions.decide``; this
+module only carries them out and reports honestly (status, conditions, Events,
+incident timeline, metrics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from airlock.adapters import kube
+from airlock.adapters import metrics as m
+from airlock.api import annotations as keys
+from airlock.api.aisystem import (
+    AISystemSpec,
+    AISystemStatus,
+    Containment,
+    MonitorState,
+    MonitorStatus,
+    Phase,
+    WouldContain,
+)
+from airlock.api.common import Action, FailureMode, Severity, Verb
+from airlock.api.incident import ActionRecord, AIIncident, IncidentPhase, Trigger, TriggerType
+from airlock.api.policy import ContainmentPolicySpec
+from airlock.domain import authority, conditions, evaluation
+from airlock.domain import containment as domain_containment
+from airlock.domain import incidents as domain_incidents
+from airlock.domain.decisions import Decision, OpenIncident, Situation, decide, release_blockers
+from airlock.domain.errors import SpecError
+from airlock.domain.plan import build_plan
+from airlock.engine import incidents, targets
+from airlock.engine.state import SystemEntry
+
+log = structlog.get_logger("airlock.engine")
+
+Clock = Callable[[], datetime.datetime]
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Value-only status changes are written at most this often; state changes at once.
+    status_refresh_seconds: float = 30.0
+    requested_by_groups_annotation: str = "airlock.dev/requested-by-groups"
+
+
+def _validation_message(exc: ValidationError, prefix: str) -> tuple[str, str]:
+    error = exc.errors()[0]
+    loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+    field = f"{prefix}.{loc}" if loc else prefix
+    return field, str(error["msg"]).removeprefix("Value error, ")
+
+
+class Engine:
+    def __init__(
+        self,
+        client: kube.KubeClient,
+        *,
+        clock: Clock = utcnow,
+        settings: Settings | None = None,
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self.settings = settings or Settings()
+        self.systems: dict[tuple[str, str], SystemEntry] = {}
+        self.policies: dict[str, ContainmentPolicySpec | SpecError] = {}
+        self.incidents: dict[tuple[str, str], AIIncident] = {}
+        self.changed = asyncio.Event()  # wakes the scheduler when systems change
+        self._reported: set[tuple[str, str, str, str]] = set()  # (ns, name, kind, value) refusals already reported
+
+    # ----------------------------------------------------------------- inputs
+
+    async def upsert_policy(self, name: str, body: dict[str, Any]) -> None:
+        try:
+            self.policies[name] = ContainmentPolicySpec.model_validate(body.get("spec") or {})
+        except ValidationError as exc:
+            field, message = _validation_message(exc, "spec")
+            self.policies[name] = SpecError(f"ContainmentPolicy {name} {field}", message)
+        await self._replan(
+            e for e in self.systems.values() if e.spec and e.spec.policy_ref and e.spec.policy_ref.name == name
+        )
+
+    async def remove_policy(self, name: str) -> None:
+        self.policies.pop(name, None)
+        await self._replan(
+            e for e in self.systems.values() if e.spec and e.spec.policy_ref and e.spec.policy_ref.name == name
+        )
+
+    async def _replan(self, entries: Iterable[SystemEntry]) -> None:
+        for entry in list(entries):
+            self._plan(entry)
+            await self.reconcile(entry)
+        self.changed.set()
+
+    async def upsert_system(self, body: dict[str, Any]) -> SystemEntry:
+        meta = body.get("metadata") or {}
+        key = (meta["namespace"], meta["name"])
+        entry = self.systems.get(key)
+        if entry is None:
+            entry = SystemEntry(namespace=key[0], name=key[1], body=body)
+            try:
+                entry.status = AISystemStatus.model_validate(body.get("status") or {})
+            except ValidationError:
+                entry.status = AISystemStatus()
+            entry.written = entry.status.dump()
+            self.systems[key] = entry
+        else:
+            before = entry.body
+            entry.body = body
+            if _same_intent(before, body):
+                return entry  # our own status write echoed back by the watch: nothing to do
+        self._plan(entry)
+        self.changed.set()
+        await self.reconcile(entry)
+        return entry
+
+    def remove_system(self, namespace: str, name: str) -> None:
+        # Deliberately no restore: deleting an AISystem never re-enables a contained
+        # model.  The target keeps airlock.dev/contained-by and the saved state.
+        self.systems.pop((namespace, name), None)
+        self.changed.set()
+
+    async def upsert_incident(self, body: dict[str, Any]) -> None:
+        try:
+            incident = AIIncident.model_validate(body)
+        except ValidationError:
+            return
+        key = (incident.metadata.namespace or "", incident.metadata.name or "")
+        previous = self.incidents.get(key)
+        self.incidents[key] = incident
+        before = previous.metadata.annotations if previous else {}
+        if before != incident.metadata.annotations:
+            entry = self.systems.get((key[0], incident.spec.system))
+            if entry is not None:
+                await self.reconcile(entry)
+
+    async def target_changed(self, namespace: str, kind: str, name: str) -> None:
+        for entry in list(self.systems.values()):
+            spec = entry.spec
+            ours = entry.namespace == namespace and spec and spec.target.kind.value == kind and spec.target.name == name
+            if ours and entry.status.containment is not None and entry.status.containment.active:
+                await self.reconcile(entry)
+
+    def _plan(self, entry: SystemEntry) -> None:
+        entry.error = None
+        entry.plan = None
+        try:
+            entry.spec = AISystemSpec.model_validate(entry.body.get("spec") or {})
+        except ValidationError as exc:
+            field, message = _validation_message(exc, "spec")
+            entry.spec = None
+            entry.error = SpecError(field, message)
+            return
+        policy: ContainmentPolicySpec | None = None
+        if entry.spec.policy_ref is not None:
+            found = self.policies.get(entry.spec.policy_ref.name)
+            if isinstance(found, SpecError):
+                entry.error = SpecError("spec.policyRef", f"policy is invalid: {found}")
+                return
+            policy = found
+        try:
+            entry.plan = build_plan(entry.namespace, entry.name, entry.spec, policy)
+        except SpecError as exc:
+            entry.error = exc
+            return
+        now = self.clock().timestamp()
+        names = {r.name for r in entry.plan.monitors}
+        entry.due = {n: entry.due.get(n, now) for n in names}
+
+    # -------------------------------------------------------------- reconcile
+
+    async def reconcile(self, entry: SystemEntry, samples: dict[str, evaluation.Sample] | None = None) -> None:
+        async with entry.lock:
+            if self.systems.get(entry.key) is not entry:
+                return  # removed while waiting
+            try:
+                await self._reconcile(entry, samples or {})
+            except kube.ApiError as exc:
+                log.warning("reconcile.api_error", namespace=entry.namespace, name=entry.name, error=str(exc))
+
+    async def _reconcile(self, entry: SystemEntry, samples: dict[str, evaluation.Sample]) -> None:
+        now = self.clock()
+        status = entry.status.model_copy(deep=True)
+        status.observed_generation = entry.generation
+        if entry.plan is None:
+            await self._invalid(entry, status, now)
+            return
+        plan = entry.plan
+        spec = plan.spec
+
+        # 1. Monitors: fold fresh samples in, keep the plan's order, drop removed monitors.
+        previous = {s.name: s for s in status.monitors}
+        monitors: list[MonitorStatus] = []
+        for resolved in plan.monitors:
+            sample = samples.get(resolved.name)
+            if sample is not None:
+                state = evaluation.evaluate(resolved.monitor, sample, previous.get(resolved.name), now, resolved.query)
+                m.EVALUATIONS.labels(state.state.value).inc()
+                monitors.append(state)
+            elif resolved.name in previous:
+                monitors.append(previous[resolved.name])
+        status.monitors = monitors
+        if samples:
+            all_error = bool(monitors) and all(s.state is MonitorState.ERROR for s in monitors)
+            status.provider_error_since = (status.provider_error_since or now) if all_error else None
+
+        incident = self._open_incident(entry, status)
+        annotations = entry.annotations
+        caller = self._caller(annotations)
+
+        # 2. Manual shutdown: held while the annotation is present and authorized.
+        shutdown_reason = annotations.get(keys.SHUTDOWN)
+        manual = False
+        if shutdown_reason is not None:
+            verdict = authority.authorize(caller, Verb.SHUTDOWN, plan.responders)
+            if verdict.allowed:
+                manual = True
+            else:
+                await self._unauthorized(entry, incident, "shutdown", shutdown_reason, verdict.reason, now)
+
+        # 3. Release request: handled once per distinct value.
+        release = annotations.get(keys.RELEASE)
+        if release is not None and release != status.last_handled_release:
+            incident = await self._release(entry, status, incident, caller, release, manual, now)
+            status.last_handled_release = release
+
+        # 4. Manual shutdown lifted.
+        containment = status.containment
+        if containment is not None and containment.active and containment.manual and not manual:
+            incident = await self._lift_manual(entry, status, incident, now)
+
+        # 5. Decide.
+        view = self._incident_view(incident)
+        decision = decide(
+            Situation(
+                plan=plan,
+                monitors=status.monitors,
+                now=now,
+                containment=status.containment,
+                incident=view,
+                provider_error_since=status.provider_error_since,
+            )
+        )
+        desired = list(decision.contain)
+        if manual:
+            manual_actions = [Action.REROUTE] if spec.fallback else []
+            desired += [a for a in [*manual_actions, Action.SCALE_TO_ZERO] if a not in desired]
+
+        # 6. Incident: open one, or raise its severity.
+        if decision.open_incident or manual:
+            incident = await self._ensure_incident(entry, status, incident, decision, manual, caller, now)
+
+        # 7. Containment.
+        if plan.dry_run:
+            status.would_contain = (
+                WouldContain(
+                    actions=list(decision.would_contain),
+                    severity=decision.severity,
+                    reason=decision.reason,
+                    at=(status.would_contain.at if status.would_contain and status.would_contain.actions else now),
+                )
+                if decision.would_contain
+                else None
+            )
+        elif desired or (status.containment is not None and status.containment.active):
+            incident = await self._enforce(entry, status, incident, desired, decision, manual, caller, now)
+        else:
+            entry.target_missing = None
+
+        # 8. Phase, conditions, status.
+        phase = decision.phase
+        if manual and status.containment is not None and status.containment.active:
+            phase = Phase.SHUT_DOWN
+        elif (
+            status.containment is not None
+            and status.containment.active
+            and phase
+            not in (
+                Phase.CONTAINED,
+                Phase.SHUT_DOWN,
+            )
+        ):
+            phase = Phase.SHUT_DOWN if Action.SCALE_TO_ZERO in status.containment.actions else Phase.CONTAINED
+        status.phase = phase
+        status.severity = decision.severity if decision.severity else None
+        if manual:
+            status.severity = Severity.SEV1
+        status.incident = incident.metadata.name if incidents.is_open(incident) and incident else None
+        self._conditions(entry, status, decision, now)
+        await self._write_status(entry, status, now)
+
+    # ------------------------------------------------------------ incidents
+
+    def _open_incident(self, entry: SystemEntry, status: AISystemStatus) -> AIIncident | None:
+        if not status.incident:
+            return None
+        incident = self.incidents.get((entry.namespace, status.incident))
+        return incident if incidents.is_open(incident) else None
+
+    def _incident_view(self, incident: AIIncident | None) -> OpenIncident | None:
+        if incident is None or incident.status is None or not incidents.is_open(incident):
+            return None
+        responders = []
+        entry = self.systems.get((incident.metadata.namespace or "", incident.spec.system))
+        if entry is not None and entry.plan is not None:
+            responders = entry.plan.responders
+        caller = self._caller(incident.metadata.annotations)
+        ack = incident.status.acknowledged_at is not None
+        approved = (
+            keys.APPROVE in incident.metadata.annotations
+            and authority.authorize(caller, Verb.APPROVE, responders).allowed
+        )
+        since = next(
+            (e.at for e in reversed(incident.status.timeline) if e.type in ("Detected", "SeverityRaised")),
+            incident.status.detected_at,
+        )
+        return OpenIncident(
+            name=incident.metadata.name or "",
+            severity=incident.spec.severity,
+            detected_at=incident.status.detected_at or self.clock(),
+            acknowledged=ack,
+            approved=approved,
+            severity_since=since,
+        )
+
+    async def _ensure_incident(
+        self,
+        entry: SystemEntry,
+        status: AISystemStatus,
+        incident: AIIncident | None,
+        decision: Decision,
+        manual: bool,
+        caller: authority.Caller | None,
+        now: datetime.datetime,
+    ) -> AIIncident | None:
+        plan = entry.plan
+        assert plan is not None
+        severity = Severity.SEV1 if manual else decision.incident_severity
+        if severity is None:
+            return incident
+        if incident is None:
+            incident = await incidents.find_open(self.client, entry.namespace, entry.name)
+        if incident is None:
+            incident = await self._create_incident(entry, decision, manual, caller, severity, now)
+        else:
+            incident = await self._acknowledge(entry, incident, now)
+            if severity.worse_than(incident.spec.severity):
+                old = incident.spec.severity
+                incident = await incidents.patch_spec(self.client, incident, {"severity": severity.value})
+                why = f"escalated: {decision.reason}" if decision.escalated_from else decision.reason
+                incidents.note(incident, now, "SeverityRaised", f"{old.value} → {severity.value}: {why}")
+                incident = await incidents.write_status(self.client, incident)
+                await self.client.event(
+                    entry.ref(),
+                    "Warning",
+                    "SeverityRaised",
+                    f"{incident.metadata.name}: {old.value} → {severity.value}",
+                )
+        self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+        return incident
+
+    async def _create_incident(
+        self,
+        entry: SystemEntry,
+        decision: Decision,
+        manual: bool,
+        caller: authority.Caller | None,
+        severity: Severity,
+        now: datetime.datetime,
+    ) -> AIIncident:
+        plan = entry.plan
+        assert plan is not None
+        trigger_status = decision.classification.trigger
+        if manual:
+            reason = entry.annotations.get(keys.SHUTDOWN) or "manual shutdown"
+            trigger = Trigger(type=TriggerType.MANUAL, by=caller.username if caller else None, reason=reason)
+            failure_mode = decision.classification.failure_mode or FailureMode.SUDDEN
+            detected = now
+        else:
+            failure_mode = decision.classification.failure_mode or FailureMode.SUDDEN
+            detected = now
+            if trigger_status is not None:
+                threshold = next(
+                    (
+                        t
+                        for r in plan.monitors
+                        if r.name == trigger_status.name
+                        for t in r.monitor.thresholds
+                        if t.severity == trigger_status.severity
+                    ),
+                    None,
+                )
+                held = next((p.since for p in trigger_status.pending if p.severity == trigger_status.severity), None)
+                detected = held or trigger_status.sample_time or now
+                trigger = Trigger(
+                    type=TriggerType.MONITOR,
+                    monitor=trigger_status.name,
+                    value=trigger_status.value,
+                    condition=threshold.condition() if threshold else None,
+                    query=trigger_status.query,
+                    sample_time=detected,
+                )
+            else:
+                trigger = Trigger(type=TriggerType.MONITOR, reason=decision.reason)
+        body = domain_incidents.open_incident(
+            system=entry.name,
+            namespace=entry.namespace,
+            severity=severity,
+            failure_mode=failure_mode,
+            trigger=trigger,
+            detected=detected,
+            now=now,
+            dry_run=plan.dry_run,
+        )
+        incident = await incidents.create(self.client, body)
+        m.INCIDENTS.labels(severity.value, failure_mode.value, "false").inc()
+        log.info(
+            "incident.opened",
+            namespace=entry.namespace,
+            name=entry.name,
+            incident=incident.metadata.name,
+            severity=severity.value,
+        )
+        await self.client.event(
+            entry.ref(),
+            "Warning",
+            "IncidentOpened",
+            f"{incident.metadata.name}: {severity.value} {failure_mode.value} — {decision.reason if not manual else trigger.reason}",
+        )
+        return incident
+
+    async def _acknowledge(self, entry: SystemEntry, incident: AIIncident, now: datetime.datetime) -> AIIncident:
+        if incident.status is None or incident.status.acknowledged_at is not None:
+            return incident
+        if keys.ACKNOWLEDGE not in incident.metadata.annotations:
+            return incident
+        plan = entry.plan
+        assert plan is not None
+        caller = self._caller(incident.metadata.annotations)
+        verdict = authority.authorize(caller, Verb.ACKNOWLEDGE, plan.responders)
+        if not verdict.allowed:
+            await self._unauthorized(
+                entry, incident, "acknowledge", incident.metadata.annotations[keys.ACKNOWLEDGE], verdict.reason, now
+            )
+            return incident
+        incident.status.acknowledged_at = now
+        incident.status.acknowledged_by = caller.username if caller else None
+        incidents.note(incident, now, "Acknowledged", "incident acknowledged", caller.username if caller else None)
+        return await incidents.write_status(self.client, incident)
+
+    # ------------------------------------------------------------ containment
+
+    async def _enforce(
+        self,
+        entry: SystemEntry,
+        status: AISystemStatus,
+        incident: AIIncident | None,
+        desired: list[Action],
+        decision: Decision,
+        manual: bool,
+        caller: authority.Caller | None,
+        now: datetime.datetime,
+    ) -> AIIncident | None:
+        plan = entry.plan
+        assert plan is not None
+        spec = plan.spec
+        try:
+            observed = await targets.observe(self.client, entry.namespace, entry.name, spec)
+        except targets.TargetMissing as exc:
+            if entry.target_missing != str(exc):
+                await self.client.event(entry.ref(), "Warning", "TargetMissing", f"{exc}; containment will be retried")
+            entry.target_missing = str(exc)
+            return incident
+        entry.target_missing = None
+        current = status.containment
+        owner, saved_on_target = targets.marker(observed)
+        active = current is not None and current.active
+        if not active and owner == entry.name and saved_on_target:
+            # The status was lost (re-created object, restored backup): adopt what the target says.
+            current = Containment(
+                active=True,
+                actions=targets.actions_from_saved(saved_on_target),
+                since=now,
+                by="airlock",
+                reason="adopted from the target's airlock.dev/saved-state",
+                saved=saved_on_target,
+            )
+            status.containment = current
+            active = True
+        base_saved = (current.saved if current and current.saved else None) or saved_on_target or {}
+        applied = list(current.actions) if current and active else []
+        new = [a for a in desired if a not in applied]
+        fallback_selector = spec.fallback.selector if spec.fallback else None
+        undone = domain_containment.reverted(applied, observed, fallback_selector)
+        if not new and not undone:
+            if current is not None and manual != current.manual and active:
+                current.manual = manual
+            return incident
+        saved = domain_containment.save(new, observed, base_saved)
+        outcome = await targets.contain(self.client, entry.namespace, entry.name, spec, new + undone, observed, saved)
+        accepted = self.clock()
+        by = (caller.username if caller else None) if manual else "airlock"
+        reason = (
+            f"manual shutdown by {by}: {entry.annotations.get(keys.SHUTDOWN)}"
+            if manual and not decision.contain
+            else decision.reason
+        )
+        first = not active
+        status.containment = Containment(
+            active=True,
+            actions=[a for a in [*applied, *outcome.applied] if a not in outcome.failed] or list(outcome.applied),
+            since=current.since if current and active and current.since else accepted,
+            by=by,
+            reason=reason if first or new else (current.reason if current else reason),
+            severity=Severity.SEV1 if manual else decision.containment_severity,
+            manual=manual,
+            saved=saved,
+            failed=[f"{a.value}: {why}" for a, why in outcome.failed.items()],
+        )
+        status.containment.actions = list(dict.fromkeys(status.containment.actions))
+        if undone:
+            message = f"{', '.join(a.value for a in undone)} had been undone on {spec.target.kind.value} {spec.target.name}; re-applied"
+            await self.client.event(entry.ref(), "Warning", "ContainmentReverted", message)
+            log.warning(
+                "containment.reverted", namespace=entry.namespace, name=entry.name, actions=[a.value for a in undone]
+            )
+        if outcome.failed:
+            await self.client.event(
+                entry.ref(),
+                "Warning",
+                "ActionFailed",
+                "; ".join(f"{a.value}: {why}" for a, why in outcome.failed.items()),
+            )
+        if outcome.applied and (first or new):
+            m.CONTAINMENTS.labels(
+                (status.containment.severity.value if status.containment.severity else ""),
+                (decision.classification.failure_mode.value if decision.classification.failure_mode else ""),
+                "manual" if manual else "monitor",
+            ).inc()
+            m.CONTAINMENTS_ACTIVE.labels(entry.namespace, entry.name).set(1)
+            await self.client.event(
+                entry.ref(),
+                "Warning",
+                "Contained",
+                f"{', '.join(a.value for a in outcome.applied)} applied to {spec.target.kind.value} {spec.target.name}: {reason}",
+            )
+            log.warning(
+                "containment.applied",
+                namespace=entry.namespace,
+                name=entry.name,
+                incident=incident.metadata.name if incident else None,
+                actions=[a.value for a in outcome.applied],
+            )
+        if incident is not None and incident.status is not None:
+            for action in new + undone:
+                result = (
+                    f"failed: {outcome.failed[action]}"
+                    if action in outcome.failed
+                    else ("re-applied" if action in undone else "applied")
+                )
+                incident.status.actions.append(ActionRecord(action=action, at=accepted, result=result))
+            if outcome.applied:
+                what = ", ".join(a.value for a in outcome.applied)
+                kind = "ContainmentReverted" if undone and not new else "Contained"
+                incidents.note(incident, accepted, kind, f"{what} on {spec.target.kind.value} {spec.target.name}", by)
+            if outcome.applied and incident.status.contained_at is None:
+                incident.status.contained_at = accepted
+                incident.status.phase = IncidentPhase.CONTAINED
+                detected = incident.spec.trigger.sample_time or incident.status.detected_at or accepted
+                ttc = domain_incidents.time_to_contain(detected, accepted)
+                incident.status.time_to_contain_seconds = ttc
+                m.TIME_TO_CONTAIN.observe(ttc)
+            incident = await incidents.write_status(self.client, incident)
+            self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+        return incident
+
+    async def _release(
+        self,
+        entry: SystemEntry,
+        status: AISystemStatus,
+        incident: AIIncident | None,
+        caller: authority.Caller | None,
+        value: str,
+        manual: bool,
+        now: datetime.datetime,
+    ) -> AIIncident | None:
+        plan = entry.plan
+        assert plan is not None
+        verdict = authority.authorize(caller, Verb.RELEASE, plan.responders)
+        if not verdict.allowed:
+            await self._unauthorized(entry, incident, "release", value, verdict.reason, now)
+            m.RELEASES.labels("unauthorized").inc()
+            return incident
+        containment = status.containment
+        who = caller.username if caller else None
+        if manual:
+            await self._refuse_release(
+                entry,
+                incident,
+                "the system is held by airlock.dev/shutdown; remove that annotation to lift it",
+                who,
+                now,
+            )
+            return incident
+        blockers = release_blockers(plan, status.monitors)
+        if blockers:
+            detail = ", ".join(
+                f"{b.name} ({b.severity.value if b.severity else ''}, value {b.value})" for b in blockers
+            )
+            await self._refuse_release(
+                entry, incident, f"monitor still breaching at a containing level: {detail}", who, now
+            )
+            return incident
+        if containment is not None and containment.active:
+            outcome = await targets.restore(
+                self.client, entry.namespace, entry.name, plan.spec, containment.saved or {}
+            )
+            if outcome.failed:
+                message = "; ".join(f"{a.value}: {why}" for a, why in outcome.failed.items())
+                await self._refuse_release(
+                    entry, incident, f"restore incomplete, will not mark released: {message}", who, now
+                )
+                return incident
+            status.containment = None
+            m.CONTAINMENTS_ACTIVE.labels(entry.namespace, entry.name).set(0)
+            await self.client.event(
+                entry.ref(), "Normal", "Released", f"released by {who}: saved state restored ({value})"
+            )
+            log.info("containment.released", namespace=entry.namespace, name=entry.name, by=who)
+        m.RELEASES.labels("released").inc()
+        if incident is not None:
+            incident = await self._resolve(entry, incident, f"released by {who}", who, now)
+        return None
+
+    async def _refuse_release(
+        self, entry: SystemEntry, incident: AIIncident | None, why: str, who: str | None, now: datetime.datetime
+    ) -> None:
+        m.RELEASES.labels("refused").inc()
+        await self.client.event(entry.ref(), "Warning", "ReleaseRefused", why)
+        entry.status.conditions = conditions.set_condition(
+            entry.status.conditions, "ReleaseRefused", True, "ReleaseRefused", why, entry.generation, now
+        )
+        log.warning("containment.release_refused", namespace=entry.namespace, name=entry.name, reason=why, by=who)
+        if incident is not None and incident.status is not None:
+            incidents.note(incident, now, "ReleaseRefused", why, who)
+            updated = await incidents.write_status(self.client, incident)
+            self.incidents[(entry.namespace, updated.metadata.name or "")] = updated
+
+    async def _lift_manual(
+        self, entry: SystemEntry, status: AISystemStatus, incident: AIIncident | None, now: datetime.datetime
+    ) -> AIIncident | None:
+        plan = entry.plan
+        assert plan is not None
+        containment = status.containment
+        assert containment is not None
+        if release_blockers(plan, status.monitors):
+            containment.manual = False  # automatic containment takes over
+            return incident
+        outcome = await targets.restore(self.client, entry.namespace, entry.name, plan.spec, containment.saved or {})
+        if outcome.failed:
+            return incident
+        status.containment = None
+        m.CONTAINMENTS_ACTIVE.labels(entry.namespace, entry.name).set(0)
+        await self.client.event(
+            entry.ref(), "Normal", "ShutdownLifted", "airlock.dev/shutdown removed: saved state restored"
+        )
+        if incident is not None:
+            await self._resolve(entry, incident, "manual shutdown lifted", None, now)
+        return None
+
+    async def _resolve(
+        self, entry: SystemEntry, incident: AIIncident, why: str, who: str | None, now: datetime.datetime
+    ) -> AIIncident:
+        if incident.status is None:
+            return incident
+        incident.status.phase = IncidentPhase.RESOLVED
+        incident.status.resolved_at = now
+        incidents.note(incident, now, "Resolved", why, who)
+        incident = await incidents.write_status(self.client, incident)
+        self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+        return incident
+
+    async def _unauthorized(
+        self,
+        entry: SystemEntry,
+        incident: AIIncident | None,
+        verb: str,
+        value: str,
+        why: str,
+        now: datetime.datetime,
+    ) -> None:
+        key = (entry.namespace, entry.name, verb, value)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        await self.client.event(entry.ref(), "Warning", "UnauthorizedRequest", f"airlock.dev/{verb} ignored: {why}")
+        log.warning("authority.denied", namespace=entry.namespace, name=entry.name, verb=verb, reason=why)
+        if incident is not None and incident.status is not None:
+            incidents.note(incident, now, "UnauthorizedRequest", f"airlock.dev/{verb} ignored: {why}")
+            updated = await incidents.write_status(self.client, incident)
+            self.incidents[(entry.namespace, updated.metadata.name or "")] = updated
+
+    # ---------------------------------------------------------------- status
+
+    def _caller(self, annotations: dict[str, str]) -> authority.Caller | None:
+        username = annotations.get(keys.REQUESTED_BY)
+        if not username:
+            return None
+        groups = annotations.get(self.settings.requested_by_groups_annotation, "")
+        return authority.Caller(username=username, groups=tuple(g for g in groups.split(",") if g))
+
+    def _conditions(
+        self, entry: SystemEntry, status: AISystemStatus, decision: Decision, now: datetime.datetime
+    ) -> None:
+        gen = entry.generation
+        conds = [c for c in status.conditions if c.type != "ReleaseRefused"]
+        refused = next((c for c in entry.status.conditions if c.type == "ReleaseRefused"), None)
+        if refused is not None and status.containment is not None and status.containment.active:
+            conds.append(refused)
+        classification = decision.classification
+        if classification.monitoring_healthy:
+            conds = conditions.set_condition(
+                conds,
+                conditions.MONITORING_HEALTHY,
+                True,
+                "AllMonitorsEvaluated",
+                "every monitor returned data",
+                gen,
+                now,
+            )
+        else:
+            reason = "ProviderError" if classification.provider_error else "MonitoringGap"
+            conds = conditions.set_condition(
+                conds,
+                conditions.MONITORING_HEALTHY,
+                False,
+                reason,
+                "no usable data from: " + ", ".join(classification.unhealthy),
+                gen,
+                now,
+            )
+        containment = status.containment
+        if containment is not None and containment.active:
+            conds = conditions.set_condition(
+                conds,
+                conditions.CONTAINED,
+                True,
+                "ManualShutdown" if containment.manual else "PolicyContainment",
+                containment.reason or "",
+                gen,
+                now,
+            )
+        else:
+            conds = conditions.set_condition(
+                conds, conditions.CONTAINED, False, "NotContained", "the target runs as deployed", gen, now
+            )
+        conds = conditions.set_condition(conds, conditions.STALLED, False, "Reconciled", "spec is valid", gen, now)
+        if entry.target_missing:
+            conds = conditions.set_condition(
+                conds, conditions.READY, False, "TargetMissing", entry.target_missing, gen, now
+            )
+        elif containment is not None and containment.failed:
+            conds = conditions.set_condition(
+                conds, conditions.READY, False, "ActionFailed", "; ".join(containment.failed), gen, now
+            )
+        else:
+            conds = conditions.set_condition(
+                conds,
+                conditions.READY,
+                True,
+                "Reconciled",
+                f"phase {status.phase.value if status.phase else ''}: {decision.reason}",
+                gen,
+                now,
+            )
+        status.conditions = conds
+
+    async def _invalid(self, entry: SystemEntry, status: AISystemStatus, now: datetime.datetime) -> None:
+        error = entry.error or SpecError("spec", "invalid")
+        status.phase = Phase.INVALID
+        gen = entry.generation
+        status.conditions = conditions.set_condition(
+            status.conditions, conditions.STALLED, True, "InvalidSpec", str(error), gen, now
+        )
+        status.conditions = conditions.set_condition(
+            status.conditions, conditions.READY, False, "InvalidSpec", str(error), gen, now
+        )
+        if entry.status.phase is not Phase.INVALID or (entry.written or {}).get("observedGeneration") != gen:
+            await self.client.event(entry.ref(), "Warning", "InvalidSpec", str(error))
+            log.warning(
+                "system.invalid", namespace=entry.namespace, name=entry.name, field=error.field, error=error.message
+            )
+        await self._write_status(entry, status, now, force=True)
+
+    async def _write_status(
+        self, entry: SystemEntry, status: AISystemStatus, now: datetime.datetime, force: bool = False
+    ) -> None:
+        body = status.dump()
+        entry.status = status
+        if body == entry.written:
+            return
+        if not force and entry.written is not None and entry.written_at is not None:
+            age = (now - entry.written_at).total_seconds()
+            if _significant(entry.written) == _significant(body) and age < self.settings.status_refresh_seconds:
+                return
+        # A full replacement of our own fields: merge-patch `null` clears what is gone.
+        patch: dict[str, Any] = {k: None for k in (entry.written or {}) if k not in body}
+        patch.update(body)
+        try:
+            await self.client.patch(kube.AISYSTEMS, entry.namespace, entry.name, {"status": patch}, sub="status")
+        except kube.NotFound:
+            return
+        entry.written = body
+        entry.written_at = now
+
+
+def _same_intent(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether two versions of an AISystem ask for the same thing (spec, generation, annotations)."""
+    b, a = before.get("metadata") or {}, after.get("metadata") or {}
+    return (
+        b.get("generation") == a.get("generation")
+        and b.get("annotations") == a.get("annotations")
+        and before.get("spec") == after.get("spec")
+    )
+
+
+_VOLATILE = ("value", "current", "baseline", "lastEvaluated", "sampleTime")
+
+
+def _significant(status: dict[str, Any]) -> dict[str, Any]:
+    """The status without the fields that change on every evaluation."""
+    result = dict(status)
+    result["monitors"] = [{k: v for k, v in mon.items() if k not in _VOLATILE} for mon in status.get("monitors", [])]
+    return result

@@ -1,0 +1,147 @@
+"""The evaluation loop: every monitor on its interval, shared queries sent once.
+
+Due times are aligned to multiples of each interval, so every system that uses
+the same shared (``match``) monitor comes due in the same cycle and its vector
+query is sent once and matched back by labels: queries per interval do not
+grow with the number of systems sharing a policy (SPEC §6).  Identical
+per-system queries are de-duplicated too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import structlog
+
+from airlock.adapters import metrics as m
+from airlock.adapters.prometheus import PrometheusProvider, ProviderError, SeriesValue
+from airlock.domain.evaluation import Sample
+from airlock.domain.plan import ResolvedMonitor
+from airlock.engine.core import Engine
+from airlock.engine.state import SystemEntry
+
+log = structlog.get_logger("airlock.scheduler")
+
+# Upper bound on how long the loop sleeps, so clock jumps and missed wake-ups heal.
+MAX_SLEEP = 1.0
+
+
+@dataclass(frozen=True)
+class _Query:
+    query: str
+    baseline: str | None
+
+
+Answer = list[SeriesValue] | ProviderError
+
+
+def next_due(now: float, interval: float) -> float:
+    """The next multiple of ``interval`` after ``now`` (aligned, so shared monitors batch)."""
+    return (math.floor(now / interval) + 1) * interval
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, provider: PrometheusProvider, *, concurrency: int = 32) -> None:
+        self.engine = engine
+        self.provider = provider
+        self._reconcile_limit = asyncio.Semaphore(concurrency)
+        self.cycles = 0
+
+    async def run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.cycle()
+            except Exception:  # the loop must survive anything a cycle throws
+                log.exception("scheduler.cycle_failed")
+            m.EVALUATION_DURATION.observe(time.monotonic() - started)
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        now = self.engine.clock().timestamp()
+        dues = [d for e in self.engine.systems.values() if e.plan for d in e.due.values()]
+        delay = min([MAX_SLEEP, *(max(0.0, d - now) for d in dues)])
+        self.engine.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.engine.changed.wait(), timeout=delay)
+
+    async def cycle(self) -> int:
+        """Evaluate every due monitor once; return how many queries were sent."""
+        now = self.engine.clock()
+        now_ts = now.timestamp()
+        due: list[tuple[SystemEntry, ResolvedMonitor]] = []
+        for entry in list(self.engine.systems.values()):
+            if entry.plan is None:
+                continue
+            for resolved in entry.plan.monitors:
+                when = entry.due.get(resolved.name, now_ts)
+                if when <= now_ts:
+                    if now_ts - when > 1.0 + resolved.monitor.interval.seconds:
+                        m.OVERRUNS.inc()
+                    due.append((entry, resolved))
+                    entry.due[resolved.name] = next_due(now_ts, resolved.monitor.interval.seconds)
+        if not due:
+            return 0
+
+        queries: set[_Query] = {_Query(r.query, r.baseline_query) for _, r in due}
+        texts = {q.query for q in queries} | {q.baseline for q in queries if q.baseline}
+        answers = dict(zip(texts, await asyncio.gather(*(self._ask(t) for t in texts)), strict=True))
+
+        samples: dict[tuple[str, str], dict[str, Sample]] = defaultdict(dict)
+        entries: dict[tuple[str, str], SystemEntry] = {}
+        for entry, resolved in due:
+            entries[entry.key] = entry
+            samples[entry.key][resolved.name] = _sample(resolved, answers, now)
+        self.cycles += 1
+        await asyncio.gather(*(self._reconcile(entries[k], s) for k, s in samples.items()))
+        return len(texts)
+
+    async def _ask(self, query: str) -> Answer:
+        m.PROVIDER_QUERIES.inc()
+        try:
+            return await self.provider.instant(query)
+        except ProviderError as exc:
+            m.PROVIDER_ERRORS.inc()
+            return exc
+
+    async def _reconcile(self, entry: SystemEntry, samples: dict[str, Sample]) -> None:
+        async with self._reconcile_limit:
+            await self.engine.reconcile(entry, samples)
+
+
+def _pick(resolved: ResolvedMonitor, answer: Answer) -> SeriesValue | str | None:
+    """This system's series from an answer: a value, None (no data) or an error message."""
+    if isinstance(answer, ProviderError):
+        return str(answer)
+    if resolved.match is not None:
+        match = resolved.match
+        found = [s for s in answer if all(s.labels.get(k) == v for k, v in match.items())]
+    else:
+        found = list(answer)
+    if not found:
+        return None
+    if len(found) > 1:
+        labels = "match labels" if resolved.match is not None else "the query"
+        return f"{labels} select {len(found)} series; aggregate the query to one series per system (e.g. sum by (...))"
+    return found[0]
+
+
+def _sample(resolved: ResolvedMonitor, answers: dict[str, Answer], now: datetime.datetime) -> Sample:
+    current = _pick(resolved, answers[resolved.query])
+    if isinstance(current, str):
+        return Sample(at=now, error=current)
+    if resolved.baseline_query is None:
+        return Sample(at=now) if current is None else Sample(at=current.at, value=current.value)
+    baseline = _pick(resolved, answers[resolved.baseline_query])
+    if isinstance(baseline, str):
+        return Sample(at=now, error=baseline)
+    at = current.at if current is not None else now
+    return Sample.from_baseline(
+        at, current.value if current is not None else None, baseline.value if baseline is not None else None
+    )

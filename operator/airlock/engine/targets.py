@@ -1,0 +1,237 @@
+"""Carry out containment on a live workload: observe, save, act, restore.
+
+Order matters for "nothing lost" (SPEC §6): the saved state is written to the
+target's own annotations *before* any action changes it, and the saved state
+already on the target is always the base — so a crash between any two steps
+leaves enough on the cluster to restore exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airlock.adapters import kube
+from airlock.api import annotations as keys
+from airlock.api.aisystem import AISystemSpec, TargetKind
+from airlock.api.common import Action
+from airlock.domain import containment
+
+
+@dataclass
+class ActionOutcome:
+    applied: list[Action] = field(default_factory=list)
+    failed: dict[Action, str] = field(default_factory=dict)
+
+
+class TargetMissing(Exception):
+    """The workload named by spec.target does not exist."""
+
+
+async def observe(client: kube.KubeClient, namespace: str, system: str, spec: AISystemSpec) -> containment.Observed:
+    resource = kube.TARGETS[spec.target.kind.value]
+    target = await client.get_or_none(resource, namespace, spec.target.name)
+    if target is None:
+        raise TargetMissing(f"{spec.target.kind.value} {namespace}/{spec.target.name} not found")
+    tspec = target.get("spec") or {}
+    strategy = tspec.get("updateStrategy")
+    rolling = (strategy or {}).get("rollingUpdate") or {}
+    labels = ((tspec.get("selector") or {}).get("matchLabels")) or (
+        ((tspec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    )
+    observed = containment.Observed(
+        kind=spec.target.kind,
+        name=spec.target.name,
+        replicas=tspec.get("replicas", 1),
+        paused=bool(tspec.get("paused", False)),
+        partition=rolling.get("partition"),
+        update_strategy=strategy,
+        pod_labels=dict(labels),
+        target_annotations=dict((target.get("metadata") or {}).get("annotations") or {}),
+    )
+    if spec.fallback is not None:
+        service = await client.get_or_none(kube.SERVICES, namespace, spec.fallback.service)
+        if service is not None:
+            observed = dataclasses.replace(
+                observed,
+                service=spec.fallback.service,
+                service_selector=dict((service.get("spec") or {}).get("selector") or {}),
+            )
+    keda = await _scaled_object(client, namespace, spec)
+    if keda is not None:
+        observed = dataclasses.replace(
+            observed,
+            keda=keda["metadata"]["name"],
+            keda_paused=(keda["metadata"].get("annotations") or {}).get(containment.KEDA_PAUSED),
+        )
+    isolation = await client.get_or_none(kube.NETWORKPOLICIES, namespace, containment.isolation_name(system))
+    return dataclasses.replace(observed, isolation_exists=isolation is not None)
+
+
+async def _scaled_object(client: kube.KubeClient, namespace: str, spec: AISystemSpec) -> dict[str, Any] | None:
+    try:
+        objects = await client.list(kube.SCALEDOBJECTS, namespace)
+    except kube.ApiError:
+        return None  # KEDA not installed: nothing to pause
+    for obj in objects:
+        ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+        if ref.get("name") == spec.target.name and ref.get("kind", "Deployment") == spec.target.kind.value:
+            return obj
+    return None
+
+
+async def contain(
+    client: kube.KubeClient,
+    namespace: str,
+    system: str,
+    spec: AISystemSpec,
+    actions: list[Action],
+    observed: containment.Observed,
+    saved: dict[str, Any],
+) -> ActionOutcome:
+    """Apply ``actions`` (already saved in ``saved`` and on the target) idempotently."""
+    outcome = ActionOutcome()
+    resource = kube.TARGETS[spec.target.kind.value]
+    # The marker first: from here on a restart can always find what to restore.
+    await client.patch(resource, namespace, spec.target.name, containment.marker_patch(system, saved))
+    for action in _ordered(actions):
+        try:
+            await _apply(client, namespace, system, spec, action, observed)
+        except (kube.ApiError, TargetMissing) as exc:
+            outcome.failed[action] = str(exc)
+        else:
+            outcome.applied.append(action)
+    return outcome
+
+
+def _ordered(actions: list[Action]) -> list[Action]:
+    # Reroute before scaling to zero so users hit the fallback, not an empty Service.
+    order = [Action.REROUTE, Action.ISOLATE, Action.PAUSE_ROLLOUT, Action.SCALE_TO_ZERO]
+    return sorted(set(actions), key=order.index)
+
+
+async def _apply(
+    client: kube.KubeClient,
+    namespace: str,
+    system: str,
+    spec: AISystemSpec,
+    action: Action,
+    observed: containment.Observed,
+) -> None:
+    resource = kube.TARGETS[spec.target.kind.value]
+    name = spec.target.name
+    if action is Action.REROUTE:
+        if spec.fallback is None:
+            raise TargetMissing("reroute needs spec.fallback")
+        if observed.service_selector is None:
+            raise TargetMissing(f"fallback Service {namespace}/{spec.fallback.service} not found")
+        await client.patch(
+            kube.SERVICES,
+            namespace,
+            spec.fallback.service,
+            containment.reroute_patch(spec.fallback.selector),
+            content_type=kube.JSON_PATCH,
+        )
+    elif action is Action.SCALE_TO_ZERO:
+        if observed.keda is not None:
+            await client.patch(kube.SCALEDOBJECTS, namespace, observed.keda, containment.keda_pause_patch())
+        await client.scale(resource, namespace, name, 0)
+    elif action is Action.PAUSE_ROLLOUT:
+        await client.patch(resource, namespace, name, containment.pause_patch(spec.target.kind))
+    elif action is Action.ISOLATE and not observed.isolation_exists:
+        body = containment.isolation_policy(system, namespace, observed.pod_labels)
+        with contextlib.suppress(kube.Conflict):  # created by an earlier attempt: idempotent
+            await client.create(kube.NETWORKPOLICIES, namespace, body)
+
+
+async def restore(
+    client: kube.KubeClient,
+    namespace: str,
+    system: str,
+    spec: AISystemSpec,
+    saved: dict[str, Any],
+) -> ActionOutcome:
+    """Put back exactly what ``saved`` recorded, then remove the markers (only if all went well)."""
+    outcome = ActionOutcome()
+    resource = kube.TARGETS[spec.target.kind.value]
+    name = spec.target.name
+    # Reverse order of containment: capacity first, traffic last.
+    if "replicas" in saved:
+        replicas = saved.get("replicas")
+        await _attempt(
+            outcome,
+            Action.SCALE_TO_ZERO,
+            client.scale(resource, namespace, name, 1 if replicas is None else int(replicas)),
+        )
+        keda_patch = containment.keda_restore_patch(saved)
+        if keda_patch is not None:
+            await _attempt(
+                outcome,
+                Action.SCALE_TO_ZERO,
+                client.patch(kube.SCALEDOBJECTS, namespace, saved["keda"]["name"], keda_patch),
+            )
+    unpause = containment.unpause_patch(spec.target.kind, saved)
+    if unpause is not None:
+        await _attempt(outcome, Action.PAUSE_ROLLOUT, client.patch(resource, namespace, name, unpause))
+    if (saved.get("isolate") or {}).get("networkPolicy") == "created":
+        await _attempt(
+            outcome, Action.ISOLATE, client.delete(kube.NETWORKPOLICIES, namespace, containment.isolation_name(system))
+        )
+    if "selector" in saved and saved.get("service"):
+        patch = containment.reroute_patch(saved["selector"])
+        await _attempt(
+            outcome,
+            Action.REROUTE,
+            client.patch(kube.SERVICES, namespace, saved["service"], patch, content_type=kube.JSON_PATCH),
+        )
+    if not outcome.failed:
+        with contextlib.suppress(kube.NotFound):
+            await client.patch(resource, namespace, name, containment.clear_marker_patch())
+    return outcome
+
+
+async def _attempt(outcome: ActionOutcome, action: Action, step: Awaitable[Any]) -> None:
+    try:
+        await step
+    except kube.ApiError as exc:
+        outcome.failed[action] = str(exc)
+    else:
+        if action not in outcome.applied:
+            outcome.applied.append(action)
+
+
+def marker(observed: containment.Observed) -> tuple[str | None, dict[str, Any] | None]:
+    """Who contained this target, and what it saved (from the target's own annotations)."""
+    return (
+        observed.target_annotations.get(keys.CONTAINED_BY),
+        containment.saved_from_annotations(observed.target_annotations),
+    )
+
+
+def actions_from_saved(saved: dict[str, Any]) -> list[Action]:
+    """Which actions a saved state implies (used to adopt a containment after status loss)."""
+    actions: list[Action] = []
+    if "selector" in saved:
+        actions.append(Action.REROUTE)
+    if "isolate" in saved:
+        actions.append(Action.ISOLATE)
+    if "paused" in saved or "updateStrategy" in saved:
+        actions.append(Action.PAUSE_ROLLOUT)
+    if "replicas" in saved:
+        actions.append(Action.SCALE_TO_ZERO)
+    return actions
+
+
+__all__ = [
+    "ActionOutcome",
+    "TargetKind",
+    "TargetMissing",
+    "actions_from_saved",
+    "contain",
+    "marker",
+    "observe",
+    "restore",
+]

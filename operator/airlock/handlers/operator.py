@@ -1,0 +1,141 @@
+"""Every Kopf decorator of the operator, in one place.
+
+Handlers only translate: a watch event becomes an engine call.  Level-triggered
+``on.event`` handlers are used throughout, so airlock writes nothing into the
+objects' metadata for its own bookkeeping (GitOps tools see no drift) and an
+annotation such as ``airlock.dev/shutdown`` is acted on as soon as the watch
+delivers it — no timer in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+import structlog
+
+from airlock.adapters import kube, kubeconfig
+from airlock.adapters.prometheus import PrometheusProvider
+from airlock.api import annotations as keys
+from airlock.engine.core import Engine, Settings
+from airlock.engine.scheduler import Scheduler
+
+log = structlog.get_logger("airlock.operator")
+GROUP, VERSION = "airlock.dev", "v1alpha1"
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """What ``airlock run`` was told (flags and environment)."""
+
+    prometheus_url: str
+    prometheus_token_file: str | None = None
+    prometheus_ca_file: str | None = None
+    prometheus_timeout: float = 5.0
+    kubeconfig: str | None = None
+    context: str | None = None
+    status_refresh_seconds: float = 30.0
+
+
+def _engine(memo: kopf.Memo) -> Engine:
+    engine: Engine = memo["engine"]
+    return engine
+
+
+@kopf.on.login(id="airlock-login")
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    config: OperatorConfig = memo["config"]
+    cluster = kubeconfig.load(config.kubeconfig, config.context)
+    return kopf.ConnectionInfo(
+        server=cluster.server,
+        ca_path=cluster.ca_path,
+        insecure=cluster.insecure or None,
+        scheme="Bearer" if cluster.token or cluster.token_path else None,
+        token=cluster.headers().get("Authorization", " ").split(" ", 1)[1] or None,
+        certificate_path=cluster.cert_path,
+        private_key_path=cluster.key_path,
+        default_namespace=cluster.namespace,
+    )
+
+
+@kopf.on.startup(id="airlock-startup")
+async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
+    config: OperatorConfig = memo["config"]
+    # Nothing of Kopf's bookkeeping in status (our CRDs' status is structural).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.airlock.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kopf.airlock.dev")
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+    cluster = kubeconfig.load(config.kubeconfig, config.context)
+    client = kube.KubeClient(cluster)
+    engine = Engine(client, settings=Settings(status_refresh_seconds=config.status_refresh_seconds))
+    provider = PrometheusProvider(
+        config.prometheus_url,
+        token_file=config.prometheus_token_file,
+        ca_file=config.prometheus_ca_file,
+        timeout=config.prometheus_timeout,
+    )
+    scheduler = Scheduler(engine, provider)
+    memo["engine"] = engine
+    memo["client"] = client
+    memo["scheduler_task"] = asyncio.create_task(scheduler.run(), name="airlock-scheduler")
+    log.info("operator.started", prometheus=config.prometheus_url, server=cluster.server)
+
+
+@kopf.on.cleanup(id="airlock-cleanup")
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    task: asyncio.Task[None] | None = memo.get("scheduler_task")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    client: kube.KubeClient | None = memo.get("client")
+    if client is not None:
+        await client.close()
+
+
+@kopf.on.event(GROUP, VERSION, "containmentpolicies", id="policy-event")
+async def policy_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    name = body.metadata.name or ""
+    if type == "DELETED":
+        await _engine(memo).remove_policy(name)
+    else:
+        await _engine(memo).upsert_policy(name, dict(body))
+
+
+@kopf.on.event(GROUP, VERSION, "aisystems", id="aisystem-event")
+async def aisystem_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if type == "DELETED":
+        _engine(memo).remove_system(body.metadata.namespace or "", body.metadata.name or "")
+    else:
+        await _engine(memo).upsert_system(_plain(body))
+
+
+@kopf.on.event(GROUP, VERSION, "aiincidents", id="aiincident-event")
+async def aiincident_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if type != "DELETED":
+        await _engine(memo).upsert_incident(_plain(body))
+
+
+# Targets airlock has contained: a change (a human, Argo CD self-heal, an HPA)
+# is checked at once, and containment re-applied if it was undone.
+@kopf.on.event("apps", "v1", "deployments", id="deployment-event", annotations={keys.CONTAINED_BY: kopf.PRESENT})
+async def deployment_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _engine(memo).target_changed(body.metadata.namespace or "", "Deployment", body.metadata.name or "")
+
+
+@kopf.on.event("apps", "v1", "statefulsets", id="statefulset-event", annotations={keys.CONTAINED_BY: kopf.PRESENT})
+async def statefulset_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _engine(memo).target_changed(body.metadata.namespace or "", "StatefulSet", body.metadata.name or "")
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    # A detached copy: Kopf reuses its views; the engine keeps bodies around.
+    return copy.deepcopy(dict(body))
