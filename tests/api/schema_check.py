@@ -31,8 +31,10 @@ Schema = dict[str, Any]
 # Kubernetes escapes property names that collide with CEL reserved words
 # (apiextensions-apiserver, schema/cel/model/escaping.go).
 CEL_RESERVED = frozenset(
-    "true false null in as break const continue else for function if import let loop package namespace "
-    "return var void while".split()
+    {
+        *("true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function"),
+        *("if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"),
+    }
 )
 CEL_REASONS = frozenset({"FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate"})
 _ENV = celpy.Environment()
@@ -42,7 +44,9 @@ def escape(name: str) -> str:
     """The name Kubernetes gives a property inside CEL."""
     if name in CEL_RESERVED:
         return f"__{name}__"
-    return name.replace("__", "__underscores__").replace(".", "__dot__").replace("-", "__dash__").replace("/", "__slash__")
+    return (
+        name.replace("__", "__underscores__").replace(".", "__dot__").replace("-", "__dash__").replace("/", "__slash__")
+    )
 
 
 @functools.cache
@@ -227,7 +231,7 @@ def resolve_field_path(schema: Schema, field_path: str) -> Schema | None:
     if not _FIELD_PATH.match(field_path):
         return None
     node: Schema | None = schema
-    for name, key in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[([^\]]+)\]", field_path):
+    for name, _key in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[([^\]]+)\]", field_path):
         if node is None:
             return None
         if name:

@@ -207,7 +207,7 @@ class AISystemSpec(Model):
             try:
                 monitor.check_variables(self.params)
             except query_template.TemplateError as exc:
-                raise ValueError(f"monitors[{index}].query: {exc}") from None
+                raise ValueError(f"monitors[{index}].{exc}") from None
             if self.policy_ref is None:
                 for t_index, threshold in enumerate(monitor.thresholds):
                     if threshold.severity not in self.severities:

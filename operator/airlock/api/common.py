@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
-from pydantic.json_schema import JsonDict
+from pydantic.config import JsonDict
 
 GROUP = "airlock.dev"
 VERSION = "v1alpha1"

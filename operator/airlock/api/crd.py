@@ -64,7 +64,7 @@ class SchemaError(ValueError):
     """A model uses a JSON Schema construct that has no structural OpenAPI equivalent."""
 
 
-def structural(node: Schema, defs: dict[str, Schema], path: str = "") -> Schema:
+def structural(node: Schema, defs: dict[str, Schema], path: str = "", _inlining: tuple[str, ...] = ()) -> Schema:
     """Convert one pydantic JSON Schema node (resolving against ``defs``) into a structural schema node."""
     node = dict(node)
     if "$ref" in node:
@@ -72,15 +72,16 @@ def structural(node: Schema, defs: dict[str, Schema], path: str = "") -> Schema:
         name = ref.rsplit("/", 1)[-1]
         if name not in defs:
             raise SchemaError(f"{path or '<root>'}: unresolvable $ref {ref}")
+        if name in _inlining:
+            raise SchemaError(f"{path}: {name} contains itself; a structural schema cannot express recursion")
         # Sibling keywords of a $ref (the field's description/default) win over the definition's.
-        node = {**defs[name], **node}
-        return structural(node, defs, path)
+        return structural({**defs[name], **node}, defs, path, (*_inlining, name))
     if "anyOf" in node:
         options = [option for option in node.pop("anyOf") if option != {"type": "null"}]
         if len(options) != 1:
             raise SchemaError(f"{path or '<root>'}: anyOf with {len(options)} non-null branches is not structural")
         # An optional field: absent means unset, so the null branch (and a null default) simply go.
-        return structural({**options[0], **node}, defs, path)
+        return structural({**options[0], **node}, defs, path, _inlining)
     if "const" in node:
         node.setdefault("enum", [node.pop("const")])
     if "default" in node and node["default"] is None:
@@ -92,18 +93,18 @@ def structural(node: Schema, defs: dict[str, Schema], path: str = "") -> Schema:
         if key in _DROPPED:
             continue
         if key == "properties":
-            out[key] = {name: structural(sub, defs, f"{path}.{name}") for name, sub in value.items()}
+            out[key] = {name: structural(sub, defs, f"{path}.{name}", _inlining) for name, sub in value.items()}
         elif key == "items":
-            out[key] = structural(value, defs, f"{path}[]")
+            out[key] = structural(value, defs, f"{path}[]", _inlining)
         elif key == "additionalProperties":
             if value is False:
                 continue  # closed objects: structural pruning + strict field validation reject unknown fields
             if value is True or value == {}:
                 out["x-kubernetes-preserve-unknown-fields"] = True
             else:
-                out[key] = structural(value, defs, f"{path}[*]")
+                out[key] = structural(value, defs, f"{path}[*]", _inlining)
         elif key == "propertyNames":
-            keys = structural(value, defs, f"{path}[key]")
+            keys = structural(value, defs, f"{path}[key]", _inlining)
             if set(keys) - {"type", "description", "enum"} or "enum" not in keys:
                 raise SchemaError(f"{where}: only an enum of map keys is supported")
             allowed = ", ".join(f"'{k}'" for k in keys["enum"])

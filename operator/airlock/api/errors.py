@@ -13,7 +13,9 @@ from pydantic import ValidationError
 
 # Model validators name the field they reject at the start of the message,
 # relative to the model: "monitors[1].name: duplicate name 'x'".
-_RELATIVE_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\[[^\]\s]*\])*(\.[A-Za-z][A-Za-z0-9]*(\[[^\]\s]*\])*)*: ")
+_RELATIVE_PATH = re.compile(
+    r"^([A-Za-z][A-Za-z0-9]*|\[[^\]\s]*\])(\[[^\]\s]*\])*(\.[A-Za-z][A-Za-z0-9]*(\[[^\]\s]*\])*)*: "
+)
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 
 

@@ -164,12 +164,18 @@ class Monitor(Model):
             try:
                 query_template.parse(template)
             except query_template.TemplateError as exc:
-                raise ValueError(f"match[{label}]: {exc}") from None
+                raise ValueError(f"[{label}]: {exc}") from None
         return value
 
     def check_variables(self, params: dict[str, str] | None) -> None:
-        """Raise :class:`query_template.TemplateError` if a placeholder names an unknown variable."""
-        query_template.check_variables(self.query, params)
+        """Raise :class:`query_template.TemplateError` if a placeholder names an unknown variable.
+
+        The message starts with the field (``query: …`` or ``match[app]: …``) relative to the monitor.
+        """
+        try:
+            query_template.check_variables(self.query, params)
+        except query_template.TemplateError as exc:
+            raise query_template.TemplateError(f"query: {exc}") from None
         for label, template in (self.match or {}).items():
             try:
                 query_template.check_variables(template, params)

@@ -68,7 +68,7 @@ class ContainmentPolicySpec(Model):
             try:
                 monitor.check_variables(None)
             except query_template.TemplateError as exc:
-                raise ValueError(f"monitors[{index}].query: {exc}") from None
+                raise ValueError(f"monitors[{index}].{exc}") from None
             for t_index, threshold in enumerate(monitor.thresholds):
                 if threshold.severity not in self.severities:
                     raise ValueError(

@@ -42,7 +42,8 @@ class Observed:
 
 
 def isolation_name(system: str) -> str:
-    return f"airlock-isolate-{system}"[:253]
+    # A DNS subdomain may not end with '-' or '.', which a cut at 253 could leave.
+    return f"airlock-isolate-{system}"[:253].rstrip("-.")
 
 
 def save(actions: list[Action], observed: Observed, saved: dict[str, Any] | None) -> dict[str, Any]:
@@ -120,6 +121,11 @@ def _nullify_missing(strategy: dict[str, Any] | None) -> dict[str, Any] | None:
     if strategy is None:
         return None
     restored = dict(strategy)
+    if restored.get("type", "RollingUpdate") != "RollingUpdate":
+        # pause_patch switched e.g. OnDelete to RollingUpdate; the API server
+        # rejects rollingUpdate (even `{}`) on any other type, so remove it whole.
+        restored["rollingUpdate"] = None
+        return restored
     rolling = dict(restored.get("rollingUpdate") or {})
     rolling.setdefault("partition", None)
     restored["rollingUpdate"] = rolling

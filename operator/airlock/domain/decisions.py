@@ -115,18 +115,24 @@ def decide(situation: Situation) -> Decision:
     escalated_from: Severity | None = None
 
     # escalate: nobody acknowledged within ackWithin → the next-higher severity.
-    while severity is not None and incident is not None and not incident.acknowledged:
-        policy = plan.severity_policy(severity)
-        if policy is None or policy.response is not Response.ESCALATE or policy.ack_within is None:
-            break
+    # A severity's clock starts when the incident reached it: a breach worse than
+    # the incident has not been paged yet, and each higher level gets its own
+    # ackWithin (starting when the level below expired), never the first one's.
+    if incident is not None and not incident.acknowledged and severity == incident.severity:
         started = incident.severity_since or incident.detected_at
-        if (situation.now - started).total_seconds() < policy.ack_within.seconds:
-            break
-        higher = severity.next_higher()
-        if higher is None or plan.severity_policy(higher) is None:
-            break
-        escalated_from = escalated_from or severity
-        severity = higher
+        while severity is not None:
+            policy = plan.severity_policy(severity)
+            if policy is None or policy.response is not Response.ESCALATE or policy.ack_within is None:
+                break
+            deadline = started + datetime.timedelta(seconds=policy.ack_within.seconds)
+            if situation.now < deadline:
+                break
+            higher = severity.next_higher()
+            if higher is None or plan.severity_policy(higher) is None:
+                break
+            escalated_from = escalated_from or severity
+            severity = higher
+            started = deadline
 
     reason = _reason(classification, severity, escalated_from)
     policy = plan.severity_policy(severity) if severity else None
@@ -216,9 +222,11 @@ def _phase(
     containment = situation.containment
     if already or contain:
         manual = containment is not None and containment.manual
+        # Scaled to zero is shut down whether it is being applied now or was applied before.
         shut = (
             manual
             or response is Response.SHUTDOWN
+            or Action.SCALE_TO_ZERO in contain
             or (containment is not None and Action.SCALE_TO_ZERO in containment.actions)
         )
         return Phase.SHUT_DOWN if shut else Phase.CONTAINED

@@ -26,9 +26,14 @@ MAX_NAME = 253
 
 
 def incident_name(system: str, detected: datetime.datetime, drill: bool = False) -> str:
+    # A naive time is UTC, as in every serialised Timestamp: never the host's zone,
+    # or the same breach would name different incidents on different machines.
+    if detected.tzinfo is None:
+        detected = detected.replace(tzinfo=datetime.UTC)
     stamp = detected.astimezone(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     suffix = f"-{'drill-' if drill else ''}{stamp}"
-    return system[: MAX_NAME - len(suffix)] + suffix
+    # A cut before the suffix must not leave "x.-2026…" (a DNS label cannot start with '-').
+    return system[: MAX_NAME - len(suffix)].rstrip(".") + suffix
 
 
 def open_incident(

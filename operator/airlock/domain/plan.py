@@ -90,12 +90,15 @@ def build_plan(
     templates.update(spec.templates)
 
     inline = {m.name for m in spec.monitors}
+    # Where each merged monitor is written, so an error points at the line to fix.
+    locations: list[str] = []
     for index, monitor in enumerate(monitors):
         where = (
             f"spec.monitors[{spec.monitors.index(monitor)}]"
             if monitor.name in inline
             else f"ContainmentPolicy {spec.policy_ref.name if spec.policy_ref else ''} monitors[{index}]"
         )
+        locations.append(where)
         for t_index, threshold in enumerate(monitor.thresholds):
             if threshold.severity not in severities:
                 raise SpecError(
@@ -108,12 +111,21 @@ def build_plan(
 
     context = TemplateContext(namespace=namespace, name=name, target=spec.target.name, params=spec.params)
     resolved: list[ResolvedMonitor] = []
-    for monitor in monitors:
+    for where, monitor in zip(locations, monitors, strict=True):
         try:
             query = render(monitor.query, context)
-            match = render_match(monitor.match, context) if monitor.match is not None else None
         except query_template.TemplateError as exc:
-            raise SpecError(f"monitor {monitor.name!r} query", str(exc)) from None
+            raise SpecError(f"{where}.query", f"{exc} (monitor {monitor.name!r}; see spec.params)") from None
+        match: dict[str, str] | None = None
+        if monitor.match is not None:
+            match = {}
+            for label, template in monitor.match.items():
+                try:
+                    match.update(render_match({label: template}, context))
+                except query_template.TemplateError as exc:
+                    raise SpecError(
+                        f"{where}.match[{label}]", f"{exc} (monitor {monitor.name!r}; see spec.params)"
+                    ) from None
         base_q = (
             baseline_query(query, monitor.baseline.offset, monitor.baseline.window)
             if monitor.baseline is not None

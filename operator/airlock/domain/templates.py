@@ -46,7 +46,9 @@ def escape_promql_string(value: str) -> str:
         elif char == '"':
             out.append('\\"')
         elif char == "'":
-            out.append("\\'")
+            # Not \': PromQL (like Go) rejects \' inside a double-quoted literal.
+            # \x27 is valid in both quote styles, so a single-quoted template stays safe too.
+            out.append("\\x27")
         elif char == "\n":
             out.append("\\n")
         elif char == "\r":

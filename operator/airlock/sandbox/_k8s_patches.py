@@ -109,7 +109,8 @@ def _strategic_list(field: str, original: Any, patch: list[Any]) -> list[Any]:
     if not isinstance(original, list):
         original = []
     if field in _MERGED_PRIMITIVE_LISTS and all(not isinstance(item, dict) for item in patch):
-        return copy.deepcopy(original) + [item for item in patch if item not in original]
+        union: list[Any] = copy.deepcopy(original)
+        return union + [item for item in patch if item not in original]
     key = _merge_key(field, original + patch)
     if key is None or not all(isinstance(item, dict) for item in patch):
         if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
@@ -117,7 +118,7 @@ def _strategic_list(field: str, original: Any, patch: list[Any]) -> list[Any]:
         return copy.deepcopy(patch)
     if any(item.get("$patch") == "replace" for item in patch):
         return [copy.deepcopy(item) for item in patch if item.get("$patch") != "replace"]
-    result = copy.deepcopy(original)
+    result: list[Any] = copy.deepcopy(original)
     for item in patch:
         if key not in item:
             raise PatchError(f"map in list {field!r} does not contain the merge key {key!r}")

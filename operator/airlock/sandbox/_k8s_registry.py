@@ -258,9 +258,10 @@ class Registry:
         else:
             lowered = name.lower()
             candidates = [
-                rt for rt in self._types.values()
+                rt
+                for rt in self._types.values()
                 if lowered in (rt.plural, rt.effective_singular, rt.kind.lower(), *rt.short_names)
-            ]  # fmt: skip
+            ]
         if not candidates:
             raise LookupError(f"the sandbox serves no resource named {name!r}")
 

@@ -103,7 +103,7 @@ class AdmissionDenied(Exception):
 # Operations: CREATE, UPDATE, DELETE. `old` is None on CREATE, `new` is None on DELETE.
 AdmissionHook = Callable[
     [str, ResourceRef, JSONObject | None, JSONObject | None, UserInfo],
-    JSONObject | None | Awaitable[JSONObject | None],
+    Awaitable[JSONObject | None] | JSONObject | None,
 ]
 
 
@@ -249,8 +249,9 @@ class Store:
         if not name:
             prefix = metadata.get("generateName")
             if not prefix:
-                raise errors.invalid(rt.group, rt.kind, "", "metadata.name", "Required value: name or "
-                                     "generateName is required")  # fmt: skip
+                raise errors.invalid(
+                    rt.group, rt.kind, "", "metadata.name", "Required value: name or generateName is required"
+                )
             for _ in range(100):
                 name = generated_name(prefix)
                 if self.current(rt, namespace, name) is None:
@@ -350,10 +351,16 @@ class Store:
 
         if subresource == "scale":
             assert rt.scale is not None
-            replicas = (view.get("spec") or {}).get("replicas")
+            # Go clients omit a zero (`replicas,omitempty`), so absent means 0.
+            replicas = (view.get("spec") or {}).get("replicas", 0)
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-                raise errors.invalid("autoscaling", "Scale", old["metadata"]["name"], "spec.replicas",
-                                     f"Invalid value: {replicas!r}: must be a non-negative integer")  # fmt: skip
+                raise errors.invalid(
+                    "autoscaling",
+                    "Scale",
+                    old["metadata"]["name"],
+                    "spec.replicas",
+                    f"Invalid value: {replicas!r}: must be a non-negative integer",
+                )
             candidate = copy.deepcopy(old)
             set_path(candidate, rt.scale.spec_replicas_path, replicas)
             return candidate
@@ -382,7 +389,8 @@ class Store:
         user: UserInfo,
         *,
         dry_run: bool = False,
-    ) -> JSONObject:
+    ) -> tuple[JSONObject, bool]:
+        """Delete, or only mark for deletion if finalizers remain; tells which happened."""
         async with self.lock:
             old = self.current(rt, namespace, name)
             if old is None:
@@ -390,27 +398,34 @@ class Store:
             preconditions = options.get("preconditions") or {}
             metadata = old["metadata"]
             if preconditions.get("uid") not in (None, "", metadata.get("uid")):
-                raise errors.conflict(rt.group, rt.plural, name, f"Precondition failed: UID in precondition: "
-                                      f"{preconditions['uid']}, UID in object meta: {metadata.get('uid')}")  # fmt: skip
+                raise errors.conflict(
+                    rt.group,
+                    rt.plural,
+                    name,
+                    f"Precondition failed: UID in precondition: "
+                    f"{preconditions['uid']}, UID in object meta: {metadata.get('uid')}",
+                )
             if preconditions.get("resourceVersion") not in (None, "", metadata.get("resourceVersion")):
                 raise errors.conflict(
-                    rt.group, rt.plural, name,
+                    rt.group,
+                    rt.plural,
+                    name,
                     f"Precondition failed: ResourceVersion in precondition: {preconditions['resourceVersion']}, "
                     f"ResourceVersion in object meta: {metadata.get('resourceVersion')}",
-                )  # fmt: skip
+                )
             await self._admit("DELETE", rt, "", old, None, user)
             if dry_run:
-                return present(rt, old)
+                return present(rt, old), not metadata.get("finalizers")
             if metadata.get("finalizers"):
                 if metadata.get("deletionTimestamp"):
-                    return present(rt, old)
+                    return present(rt, old), False
                 marked = copy.deepcopy(old)
                 marked["metadata"]["deletionTimestamp"] = now()
                 marked["metadata"]["deletionGracePeriodSeconds"] = 0
-                return present(rt, self._commit(rt, "MODIFIED", marked, old))
+                return present(rt, self._commit(rt, "MODIFIED", marked, old)), False
             result = self._commit(rt, "DELETED", copy.deepcopy(old), old)
             self._after_removal(rt, result)
-            return present(rt, result)
+            return present(rt, result), True
 
     # -- internals -----------------------------------------------------------------------
 
@@ -435,18 +450,26 @@ class Store:
             return
         added = set(new["metadata"].get("finalizers") or []) - set(old["metadata"].get("finalizers") or [])
         if added:
-            raise errors.invalid(rt.group, rt.kind, old["metadata"]["name"], "metadata.finalizers",
-                                 "Forbidden: no new finalizers can be added if the object is being deleted, "
-                                 f"found new finalizers {sorted(added)!r}")  # fmt: skip
+            raise errors.invalid(
+                rt.group,
+                rt.kind,
+                old["metadata"]["name"],
+                "metadata.finalizers",
+                "Forbidden: no new finalizers can be added if the object is being deleted, "
+                f"found new finalizers {sorted(added)!r}",
+            )
 
     def _validate_crd(self, crd: JSONObject) -> None:
         try:
             types_from_crd(crd)
         except ValueError as error:
             raise errors.invalid(
-                "apiextensions.k8s.io", "CustomResourceDefinition", str(crd["metadata"].get("name")), "spec",
+                "apiextensions.k8s.io",
+                "CustomResourceDefinition",
+                str(crd["metadata"].get("name")),
+                "spec",
                 str(error),
-            ) from None  # fmt: skip
+            ) from None
 
     def _reassert_identity(self, original: JSONObject, admitted: Any, old: JSONObject | None = None) -> JSONObject:
         # A mutating hook may change content, never identity or server-owned metadata.

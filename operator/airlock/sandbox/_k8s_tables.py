@@ -123,7 +123,7 @@ _BUILTIN: dict[tuple[str, str], list[tuple[dict[str, Any], Cell]]] = {
             "Ready",
             "string",
             lambda o: f"{get_path(o, '.status.readyReplicas') or 0}/{get_path(o, '.spec.replicas') or 0}",
-        ),  # fmt: skip
+        ),
         _col("Up-to-date", "integer", _int(".status.updatedReplicas")),
         _col("Available", "integer", _int(".status.availableReplicas")),
         _AGE,
@@ -134,7 +134,7 @@ _BUILTIN: dict[tuple[str, str], list[tuple[dict[str, Any], Cell]]] = {
             "Ready",
             "string",
             lambda o: f"{get_path(o, '.status.readyReplicas') or 0}/{get_path(o, '.spec.replicas') or 0}",
-        ),  # fmt: skip
+        ),
         _AGE,
         *_WORKLOAD_WIDE[:2],
     ],
@@ -152,7 +152,7 @@ _BUILTIN: dict[tuple[str, str], list[tuple[dict[str, Any], Cell]]] = {
             "Restarts",
             "string",
             lambda o: str(sum(s.get("restartCount", 0) for s in get_path(o, ".status.containerStatuses") or [])),
-        ),  # fmt: skip
+        ),
         _AGE,
         _col("IP", "string", lambda o: get_path(o, ".status.podIP") or "<none>", 1),
         _col("Node", "string", lambda o: get_path(o, ".spec.nodeName") or "<none>", 1),
@@ -170,7 +170,7 @@ _BUILTIN: dict[tuple[str, str], list[tuple[dict[str, Any], Cell]]] = {
                 ",".join(f"{k}={v}" for k, v in sorted((get_path(o, ".spec.selector") or {}).items())) or "<none>"
             ),
             1,
-        ),  # fmt: skip
+        ),
     ],
     ("", "configmaps"): [
         _col("Data", "integer", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
@@ -198,9 +198,7 @@ _BUILTIN: dict[tuple[str, str], list[tuple[dict[str, Any], Cell]]] = {
         _col("Message", "string", lambda o: o.get("note", "")),
     ],
     ("networking.k8s.io", "networkpolicies"): [
-        _col(
-            "Pod-Selector", "string", lambda o: format_label_selector(get_path(o, ".spec.podSelector")) or "<none>"
-        ),  # fmt: skip
+        _col("Pod-Selector", "string", lambda o: format_label_selector(get_path(o, ".spec.podSelector")) or "<none>"),
         _AGE,
     ],
     ("coordination.k8s.io", "leases"): [
@@ -212,7 +210,7 @@ _BUILTIN: dict[tuple[str, str], list[tuple[dict[str, Any], Cell]]] = {
             "Reference",
             "string",
             lambda o: f"{get_path(o, '.spec.scaleTargetRef.kind')}/{get_path(o, '.spec.scaleTargetRef.name')}",
-        ),  # fmt: skip
+        ),
         _col("MinPods", "integer", lambda o: get_path(o, ".spec.minReplicas") or 1),
         _col("MaxPods", "integer", _int(".spec.maxReplicas")),
         _col("Replicas", "integer", _int(".status.currentReplicas")),
@@ -250,9 +248,7 @@ def jsonpath(obj: Any, path: str) -> list[Any]:
             elif index is not None and index != "*" and isinstance(node, list) and int(index) < len(node):
                 next_nodes.append(node[int(index)])
             elif filter_key is not None and isinstance(node, list):
-                next_nodes.extend(
-                    item for item in node if str(get_path(item, filter_key)) == filter_value
-                )  # fmt: skip
+                next_nodes.extend(item for item in node if str(get_path(item, filter_key)) == filter_value)
         nodes = next_nodes
     return nodes
 

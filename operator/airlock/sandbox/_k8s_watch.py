@@ -87,14 +87,14 @@ class EventLog:
             self._wakeup.set()
             self._wakeup = None
 
-    async def wait(self, timeout: float | None) -> None:
-        """Sleep until the next change (or notification), at most ``timeout`` seconds."""
+    async def wait(self, max_wait: float | None) -> None:
+        """Sleep until the next change (or notification), at most ``max_wait`` seconds."""
         if self.closed:
             return
         if self._wakeup is None:
             self._wakeup = asyncio.Event()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
+            await asyncio.wait_for(self._wakeup.wait(), max_wait)
 
     def close(self) -> None:
         """End all followers (used at shutdown so the HTTP server is not held by open watches)."""
@@ -107,7 +107,7 @@ async def follow(
     since: int,
     select: Callable[[Change], tuple[str, dict[str, Any]] | None],
     *,
-    timeout: float | None,
+    stop_after: float | None,
     bookmark: Callable[[int], dict[str, Any]] | None = None,
     bookmark_interval: float = 10.0,
     alive: Callable[[], bool] = lambda: True,
@@ -115,12 +115,12 @@ async def follow(
     """Yield watch events (``{"type", "object"}``) for changes after ``since``.
 
     ``select`` turns a change into the event this watcher should see, or None to skip it.
-    Stops after ``timeout`` seconds, when the log closes, or when ``alive()`` turns false
+    Stops after ``stop_after`` seconds, when the log closes, or when ``alive()`` turns false
     (e.g. the CRD of the watched resource was deleted). An expired ``since`` yields one
     ERROR event with the 410 Status, like the real server.
     """
     loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
+    deadline = None if stop_after is None else loop.time() + stop_after
     next_bookmark = loop.time() + bookmark_interval
     cursor = since
     while not log.closed and alive():
