@@ -16,8 +16,9 @@ from http.client import HTTPConnection, HTTPException
 from typing import Any
 
 import pytest
-from airlock.sandbox.model import CONTENT_TYPE, FAILURES, Baseline, ModelFleet, ModelServer, parse_app
 from prometheus_client.parser import text_string_to_metric_families
+
+from airlock.sandbox.model import CONTENT_TYPE, FAILURES, Baseline, ModelFleet, ModelServer, parse_app
 
 APP = ("ml-prod", "chatbot")
 

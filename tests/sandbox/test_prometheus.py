@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from airlock.sandbox.history import (
     Series,
     drift,
@@ -28,7 +29,6 @@ from airlock.sandbox.prometheus import (
     PrometheusQueryError,
     PrometheusUnavailable,
 )
-
 from tests.fixtures.prometheus import PrometheusFactory
 
 # -- live scraping ---------------------------------------------------------------------

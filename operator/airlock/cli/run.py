@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.namespace and not args.all_namespaces:
         args.all_namespaces = True
     airlock_logging.configure(args.log_level)
-    kopf.configure(log_format=kopf.LogFormat.JSON, verbose=args.log_level.upper() == "DEBUG")
+    debug = args.log_level.upper() == "DEBUG"
+    # Kopf's per-handler success lines would drown airlock's own events.
+    kopf.configure(log_format=kopf.LogFormat.JSON, verbose=debug, quiet=not debug)
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     config = handlers.OperatorConfig(
