@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 
 from airlock.sandbox._k8s_errors import ApiError
+from airlock.sandbox._k8s_http import Route, parse_route
 from airlock.sandbox._k8s_patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 from airlock.sandbox._k8s_registry import BUILTIN_TYPES, Registry, sort_versions
 from airlock.sandbox._k8s_selectors import format_label_selector, parse_field_selector, parse_label_selector
 from airlock.sandbox._k8s_tables import human_duration, jsonpath
-from airlock.sandbox.cluster import Route, kubeconfig, parse_route
+from airlock.sandbox.cluster import kubeconfig
 
 
 @pytest.mark.parametrize(

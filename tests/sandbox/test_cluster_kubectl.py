@@ -265,3 +265,26 @@ def test_auth_whoami_and_impersonation(kubectl: Kubectl, sandbox: ClusterThread,
     }
     bob = sandbox.write_kubeconfig(tmp_path / "bob", user="bob", groups=["sre"])
     assert whoami(config=bob) == {"username": "bob", "groups": ["sre", "system:authenticated"]}
+
+
+def test_create_generators_send_protobuf_which_is_decoded(kubectl: Kubectl) -> None:
+    kubectl("create", "namespace", "team-b")
+    kubectl("create", "configmap", "settings", "--from-literal=mode=strict", "-n", "team-b")
+    kubectl("create", "secret", "generic", "creds", "--from-literal=user=admin", "-n", "team-b")
+    kubectl("create", "serviceaccount", "robot", "-n", "team-b")
+    kubectl("create", "deployment", "api", "--image=nginx:1", "--replicas=0", "--port=80", "-n", "team-b")
+    kubectl("create", "service", "clusterip", "api", "--tcp=80:8080", "-n", "team-b")
+
+    assert get_json(kubectl, "cm", "settings", "-n", "team-b")["data"] == {"mode": "strict"}
+    assert get_json(kubectl, "secret", "creds", "-n", "team-b")["data"] == {"user": "YWRtaW4="}
+    deploy = get_json(kubectl, "deploy", "api", "-n", "team-b")
+    assert deploy["spec"]["replicas"] == 0
+    assert deploy["spec"]["template"]["spec"]["containers"] == [
+        {"name": "nginx", "image": "nginx:1", "ports": [{"containerPort": 80}]}
+    ]
+    service = get_json(kubectl, "svc", "api", "-n", "team-b")
+    assert service["spec"]["ports"] == [{"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}]
+
+    refused = kubectl("create", "role", "reader", "--verb=get", "--resource=pods", check=False)
+    assert refused.returncode != 0
+    assert "send JSON instead" in refused.stderr

@@ -46,21 +46,28 @@ import aiohttp.web
 import attrs
 import kmock
 import yaml
-from multidict import CIMultiDictProxy, MultiMapping
 
 from airlock.sandbox import _k8s_discovery as discovery
 from airlock.sandbox import _k8s_errors as errors
-from airlock.sandbox import _k8s_tables as tables
 from airlock.sandbox._k8s_errors import ApiError
+from airlock.sandbox._k8s_http import (
+    ApiRequest,
+    json_response,
+    kmock_action,
+    objects_response,
+    parse_route,
+    status_response,
+    watch_response,
+)
 from airlock.sandbox._k8s_identity import UserInfo, authenticate, current_user, token_for
 from airlock.sandbox._k8s_identity import reset_current_user as _reset_user
 from airlock.sandbox._k8s_identity import set_current_user as _set_user
-from airlock.sandbox._k8s_objects import JSONObject, now, present, scale_view
+from airlock.sandbox._k8s_objects import JSONObject, now, scale_view
 from airlock.sandbox._k8s_patches import json_patch, merge_patch, strategic_merge_patch
 from airlock.sandbox._k8s_registry import BUILTIN_TYPES, Registry, ResourceType
 from airlock.sandbox._k8s_selectors import parse_field_selector, parse_label_selector
 from airlock.sandbox._k8s_store import AdmissionDenied, AdmissionHook, ResourceRef, Store
-from airlock.sandbox._k8s_watch import Change, EventLog, follow
+from airlock.sandbox._k8s_watch import EventLog
 
 __all__ = [
     "KNOWN_GAPS",
@@ -132,96 +139,8 @@ class _Unclaimed(Exception):
     """Raised by the lowest-priority kmock reaction: no user reaction took the request."""
 
 
-@dataclass(frozen=True)
-class Route:
-    """A parsed ``/api/...`` or ``/apis/...`` path."""
-
-    group: str
-    version: str
-    namespace: str | None = None
-    plural: str | None = None
-    name: str | None = None
-    subresource: str = ""
-    legacy_watch: bool = False  # the deprecated /watch/ path prefix
-
-
-def parse_route(path: str) -> Route | None:
-    """Parse an API path; None for non-resource paths (/version, /healthz, ...)."""
-    parts = [part for part in path.split("/") if part]
-    if len(parts) >= 2 and parts[0] == "api":
-        group, version, rest = "", parts[1], parts[2:]
-    elif len(parts) >= 3 and parts[0] == "apis":
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        return None
-    legacy_watch = bool(rest) and rest[0] == "watch"
-    if legacy_watch:
-        rest = rest[1:]
-    namespace: str | None = None
-    # /namespaces/{ns}/{plural}/... is namespaced; /namespaces/{name}[/status|/finalize] is a Namespace.
-    if len(rest) >= 3 and rest[0] == "namespaces" and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
-        namespace, rest = rest[1], rest[2:]
-    if len(rest) > 3:
-        raise errors.resource_not_found()
-    plural = rest[0] if rest else None
-    name = rest[1] if len(rest) > 1 else None
-    subresource = rest[2] if len(rest) > 2 else ""
-    return Route(group, version, namespace, plural, name, subresource, legacy_watch)
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    raw: aiohttp.web.BaseRequest
-    method: str
-    path: str
-    query: MultiMapping[str]
-    headers: CIMultiDictProxy[str]
-    body: bytes
-    user: UserInfo
-    route: Route | None
-
-    def flag(self, name: str) -> bool:
-        return self.query.get(name, "").lower() in ("true", "1")
-
-    def json(self) -> Any:
-        if not self.body.strip():
-            return None
-        if "protobuf" in self.headers.get("Content-Type", ""):
-            raise errors.unsupported_media_type("the sandbox speaks JSON only, not protobuf")
-        try:
-            return json.loads(self.body)
-        except ValueError as error:
-            raise errors.bad_request(f"the request body is not valid JSON: {error}") from None
-
-    @property
-    def dry_run(self) -> bool:
-        return "All" in self.query.getall("dryRun", [])
-
-
+# The request being served, for the native handler that runs after kmock's dispatcher.
 _current_request: contextvars.ContextVar[ApiRequest | None] = contextvars.ContextVar("sandbox_request", default=None)
-
-
-def _json_response(payload: Any, status: int = 200) -> aiohttp.web.Response:
-    return aiohttp.web.Response(
-        body=json.dumps(payload, separators=(",", ":")).encode(), status=status, content_type="application/json"
-    )
-
-
-def _status_response(error: ApiError) -> aiohttp.web.Response:
-    return _json_response(error.to_status(), error.code)
-
-
-def _kmock_action(method: str, route: Route | None, watch: bool) -> kmock.action | None:
-    if route is None or route.plural is None:
-        return None
-    if method == "GET":
-        return kmock.action.WATCH if watch else kmock.action.FETCH if route.name else kmock.action.LIST
-    return {
-        "POST": kmock.action.CREATE,
-        "PATCH": kmock.action.UPDATE,
-        "PUT": kmock.action.UPDATE,
-        "DELETE": kmock.action.DELETE,
-    }.get(method)
 
 
 @attrs.define(kw_only=True)
@@ -323,7 +242,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
             user = authenticate(raw_request.headers)
             route = parse_route(raw_request.path)
         except ApiError as error:
-            return _status_response(error)
+            return status_response(error)
         api = ApiRequest(
             raw_request, raw_request.method, raw_request.path, raw_request.query, raw_request.headers, body, user, route
         )
@@ -341,7 +260,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
             body=body,
             text=body.decode("utf-8", "replace"),
             data=data,
-            action=_kmock_action(raw_request.method, route, api.flag("watch") or bool(route and route.legacy_watch)),
+            action=kmock_action(raw_request.method, route, api.flag("watch") or bool(route and route.legacy_watch)),
             resource=kmock.resource(route.group, route.version, route.plural) if route and route.plural else None,
             namespace=route.namespace if route else None,
             name=route.name if route else None,
@@ -362,7 +281,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
                 with contextlib.suppress(Exception):
                     await response.write_eof()
                 return response
-            return _json_response(
+            return json_response(
                 {
                     "kind": "Status",
                     "apiVersion": "v1",
@@ -390,7 +309,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
             try:
                 return await self._serve(api)
             except ApiError as error:
-                return _status_response(error)
+                return status_response(error)
 
     # -- routing ----------------------------------------------------------------------------
 
@@ -410,7 +329,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
                 payload = None
             if payload is None:
                 raise errors.resource_not_found()
-            return _json_response(payload)
+            return json_response(payload)
 
         rt = self._registry.get(route.group, route.version, route.plural)
         if rt is None or (route.namespace is not None and not rt.namespaced):
@@ -429,8 +348,8 @@ class SandboxCluster(kmock.KubernetesEmulator):
             self._check_verb(rt, "get")
             obj = self._store.get(rt, namespace, route.name)
             if route.subresource == "scale":
-                return _json_response(scale_view(rt, obj))
-            return self._render_objects(api, rt, obj)
+                return json_response(scale_view(rt, obj))
+            return objects_response(api, rt, obj)
         if api.method == "POST" and route.name is None:
             self._check_verb(rt, "create")
             return await self._create(api, rt, namespace)
@@ -453,18 +372,18 @@ class SandboxCluster(kmock.KubernetesEmulator):
         if api.method != "GET":
             raise errors.method_not_allowed()
         if path == "/":
-            return _json_response(discovery.root_paths(self._registry))
+            return json_response(discovery.root_paths(self._registry))
         if path == "/version":
-            return _json_response(_VERSION_INFO)
+            return json_response(_VERSION_INFO)
         if path in ("/healthz", "/livez", "/readyz"):
             return aiohttp.web.Response(text="ok", content_type="text/plain")
         if path == "/api":
-            return _json_response(discovery.core_versions(self._server_address))
+            return json_response(discovery.core_versions(self._server_address))
         if path == "/apis":
-            return _json_response(discovery.group_list(self._registry))
+            return json_response(discovery.group_list(self._registry))
         parts = path.strip("/").split("/")
         if len(parts) == 2 and parts[0] == "apis" and (payload := discovery.group(self._registry, parts[1])):
-            return _json_response(payload)
+            return json_response(payload)
         raise errors.resource_not_found()
 
     def _check_verb(self, rt: ResourceType, verb: str) -> None:
@@ -474,15 +393,6 @@ class SandboxCluster(kmock.KubernetesEmulator):
             )
 
     # -- reads ------------------------------------------------------------------------------
-
-    def _render_objects(
-        self, api: ApiRequest, rt: ResourceType, obj: JSONObject, *, list_metadata: JSONObject | None = None
-    ) -> aiohttp.web.Response:
-        if tables.wants_table(api.headers.get("Accept", "")):
-            items = obj["items"] if list_metadata is not None else [obj]
-            include = api.query.get("includeObject", "PartialObjectMetadata")
-            return _json_response(tables.table(rt, items, include_object=include, list_metadata=list_metadata))
-        return _json_response(obj)
 
     def _list(self, api: ApiRequest, rt: ResourceType, namespace: str | None) -> aiohttp.web.Response:
         try:
@@ -497,101 +407,30 @@ class SandboxCluster(kmock.KubernetesEmulator):
             limit=limit,
             continue_token=api.query.get("continue", ""),
         )
-        return self._render_objects(api, rt, result, list_metadata=result["metadata"])
+        return objects_response(api, rt, result, list_metadata=result["metadata"])
 
     async def _watch(
         self, api: ApiRequest, rt: ResourceType, namespace: str | None, name: str | None
     ) -> aiohttp.web.StreamResponse:
-        labels = parse_label_selector(api.query.get("labelSelector"))
-        fields = parse_field_selector(api.query.get("fieldSelector"))
-        as_table = tables.wants_table(api.headers.get("Accept", ""))
-        include = api.query.get("includeObject", "PartialObjectMetadata")
-        try:
-            # 0 means "the server's default" on a real server; the sandbox's default is no timeout.
-            timeout = float(api.query.get("timeoutSeconds") or 0) or None
-        except ValueError:
-            raise errors.bad_request("timeoutSeconds must be a number") from None
-        raw_rv = api.query.get("resourceVersion", "")
-        initial = raw_rv in ("", "0") or api.flag("sendInitialEvents")
-        try:
-            since = int(raw_rv) if raw_rv not in ("", "0") else self._log.resource_version
-        except ValueError:
-            raise errors.bad_request(f"invalid resourceVersion {raw_rv!r}") from None
-
-        def matches(obj: JSONObject | None) -> bool:
-            if obj is None:
-                return False
-            metadata = obj.get("metadata") or {}
-            return (
-                (namespace is None or metadata.get("namespace") == namespace)
-                and (name is None or metadata.get("name") == name)
-                and labels.matches(metadata.get("labels"))
-                and fields.matches(obj)
-            )
-
-        def render(event_type: str, obj: JSONObject) -> tuple[str, JSONObject]:
-            shown = present(rt, obj)
-            return event_type, tables.table(rt, [shown], include_object=include) if as_table else shown
-
-        def select(change: Change) -> tuple[str, JSONObject] | None:
-            if (change.group, change.plural) != (rt.group, rt.plural):
-                return None
-            now_in, was_in = matches(change.obj), matches(change.old)
-            if change.type == "ADDED":
-                return render("ADDED", change.obj) if now_in else None
-            if change.type == "DELETED":
-                return render("DELETED", change.obj) if now_in or was_in else None
-            if now_in:
-                return render("MODIFIED" if was_in else "ADDED", change.obj)
-            return render("DELETED", change.obj) if was_in else None
-
-        def bookmark(rv: int, *, initial_end: bool = False) -> JSONObject:
-            metadata: JSONObject = {"resourceVersion": str(rv)}
-            if initial_end:
-                metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
-            return {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": metadata}
-
-        response = aiohttp.web.StreamResponse(status=200)
-        response.content_type = "application/json"
-        response.enable_chunked_encoding()
-        await response.prepare(api.raw)
-
-        async def send(event: JSONObject) -> None:
-            await response.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
-
-        try:
-            if initial:
-                for obj in sorted(self._store.iter_current(rt, namespace), key=_object_sort_key):
-                    if matches(obj):
-                        event_type, shown = render("ADDED", obj)
-                        await send({"type": event_type, "object": shown})
-                if api.flag("sendInitialEvents") and api.flag("allowWatchBookmarks"):
-                    await send({"type": "BOOKMARK", "object": bookmark(since, initial_end=True)})
-            stream = follow(
-                self._log,
-                since,
-                select,
-                stop_after=timeout,
-                bookmark=bookmark if api.flag("allowWatchBookmarks") else None,
-                bookmark_interval=self.bookmark_interval,
-                alive=lambda: self._registry.get(rt.group, rt.version, rt.plural) is not None,
-            )
-            async for event in stream:
-                await send(event)
-            await response.write_eof()
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-            pass  # the client went away; nothing to clean up
-        return response
+        return await watch_response(
+            api,
+            rt,
+            namespace,
+            name,
+            self._store,
+            is_served=lambda: self._registry.get(rt.group, rt.version, rt.plural) is not None,
+            bookmark_interval=self.bookmark_interval,
+        )
 
     # -- writes -----------------------------------------------------------------------------
 
     async def _create(self, api: ApiRequest, rt: ResourceType, namespace: str | None) -> aiohttp.web.Response:
         if rt.virtual:
             # kubectl sends this one as protobuf; only the caller's identity matters anyway.
-            return _json_response(self._self_subject_review(api), 201)
+            return json_response(self._self_subject_review(api), 201)
         body = api.json()
         obj = await self._store.create(rt, namespace, body, api.user, dry_run=api.dry_run)
-        return _json_response(obj, 201)
+        return json_response(obj, 201)
 
     def _self_subject_review(self, api: ApiRequest) -> JSONObject:
         return {
@@ -619,7 +458,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
         obj = await self._store.update(
             rt, namespace, name, subresource, lambda _old: copy.deepcopy(body), api.user, dry_run=api.dry_run
         )
-        return _json_response(obj)
+        return json_response(obj)
 
     async def _patch(
         self, api: ApiRequest, rt: ResourceType, namespace: str | None, name: str, subresource: str
@@ -652,7 +491,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
         if content_type != "application/json-patch+json" and patch is not None and not isinstance(patch, dict):
             raise errors.unprocessable("a merge patch must be a JSON object")
         obj = await self._store.update(rt, namespace, name, subresource, transform, api.user, dry_run=api.dry_run)
-        return _json_response(obj)
+        return json_response(obj)
 
     async def _apply(
         self, api: ApiRequest, rt: ResourceType, namespace: str | None, name: str, subresource: str
@@ -669,12 +508,12 @@ class SandboxCluster(kmock.KubernetesEmulator):
         metadata["name"] = name
         if not subresource and self._store.current(rt, namespace, name) is None:
             obj = await self._store.create(rt, namespace, body, api.user, dry_run=api.dry_run)
-            return _json_response(obj, 201)
+            return json_response(obj, 201)
         merge = merge_patch if rt.custom else strategic_merge_patch
         obj = await self._store.update(
             rt, namespace, name, subresource, lambda doc: merge(doc, body), api.user, dry_run=api.dry_run
         )
-        return _json_response(obj)
+        return json_response(obj)
 
     def _delete_options(self, api: ApiRequest) -> JSONObject:
         body = api.json()
@@ -693,7 +532,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
             rt, namespace, name, self._delete_options(api), api.user, dry_run=api.dry_run
         )
         # 202: accepted but not yet deleted (finalizers pending), as the real server answers.
-        return _json_response(obj, 200 if gone else 202)
+        return json_response(obj, 200 if gone else 202)
 
     async def _delete_collection(
         self, api: ApiRequest, rt: ResourceType, namespace: str | None
@@ -710,12 +549,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
                     rt, metadata.get("namespace"), metadata["name"], options, api.user, dry_run=api.dry_run
                 )
                 deleted.append(result)
-        return _json_response({**listed, "items": deleted})
-
-
-def _object_sort_key(obj: JSONObject) -> tuple[str, str]:
-    metadata = obj.get("metadata") or {}
-    return (metadata.get("namespace") or "", metadata.get("name") or "")
+        return json_response({**listed, "items": deleted})
 
 
 # -- running it -------------------------------------------------------------------------------
