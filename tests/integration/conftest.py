@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,9 +29,9 @@ class World:
     tmp: Path
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("world")
+@contextlib.contextmanager
+def running_world(tmp: Path) -> Iterator[World]:
+    """Start a whole world in ``tmp``; stop everything on exit (printing the operator's log tail)."""
     cluster = ClusterThread().start()
     api = Api(cluster.url)
     load_crds(api)
@@ -52,6 +53,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         if log.exists():
             print("---- operator log (tail) ----")
             print("\n".join(log.read_text(errors="replace").splitlines()[-60:]))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with running_world(tmp_path_factory.mktemp("world")) as world:
+        yield world
 
 
 @dataclass

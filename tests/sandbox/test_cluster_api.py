@@ -16,7 +16,7 @@ CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 WIDGETS = "/apis/sandbox.airlock.dev/v1/namespaces/default/widgets"
 
 
-def deployment(name: str = "web", replicas: int = 2, **labels: str) -> dict[str, Any]:
+def deployment(name: str = "web", replicas: int = 2, /, **labels: str) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -266,7 +266,7 @@ def test_status_subresource_is_separate(sandbox_api: SandboxApi) -> None:
 
 def test_scale_subresource_of_deployments(sandbox_api: SandboxApi) -> None:
     path = f"{DEPLOYS}/web/scale"
-    created = sandbox_api.ok("POST", DEPLOYS, deployment(replicas=2))
+    created = sandbox_api.ok("POST", DEPLOYS, deployment("web", 2))
     sandbox_api.ok(
         "PATCH", f"{DEPLOYS}/web/status", {"status": {"replicas": 2}}, content_type="application/merge-patch+json"
     )
@@ -369,7 +369,12 @@ def test_server_side_apply_creates_then_merges(sandbox_api: SandboxApi) -> None:
 
 
 def test_typed_lists_and_selectors(sandbox_api: SandboxApi) -> None:
-    for name, labels in [("a", {"tier": "front", "env": "prod"}), ("b", {"tier": "back"}), ("c", {})]:
+    labelled: list[tuple[str, dict[str, str]]] = [
+        ("a", {"tier": "front", "env": "prod"}),
+        ("b", {"tier": "back"}),
+        ("c", {}),
+    ]
+    for name, labels in labelled:
         sandbox_api.ok("POST", DEPLOYS, deployment(name, **labels))
     sandbox_api.ok("POST", "/api/v1/namespaces", {"metadata": {"name": "other"}})
     sandbox_api.ok("POST", "/apis/apps/v1/namespaces/other/deployments", deployment("d", tier="front"))
@@ -589,7 +594,7 @@ def test_history_and_preload(sandbox: ClusterThread, sandbox_api: SandboxApi) ->
     assert sandbox.get_object("deployments", "default", "pre")["spec"]["replicas"] == 0  # type: ignore[index]
 
     sandbox_api.ok("DELETE", f"{DEPLOYS}/pre")
-    sandbox_api.ok("POST", DEPLOYS, deployment("pre", replicas=1))
+    sandbox_api.ok("POST", DEPLOYS, deployment("pre", 1))
     assert [v["spec"]["replicas"] for v in sandbox.history("deploy", "default", "pre")] == [2, 3, 0, 1]
     # kmock's own view of the same history still works.
     versions = sandbox.call(lambda: list(sandbox.cluster.objects["apps/v1/deployments", "default", "pre"].history))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -255,8 +257,9 @@ def test_crds_short_names_and_categories(kubectl: Kubectl, tmp_path: Path) -> No
 
 def test_auth_whoami_and_impersonation(kubectl: Kubectl, sandbox: ClusterThread, tmp_path: Path) -> None:
     def whoami(*args: str, config: Path | None = None) -> dict[str, Any]:
-        user_info: dict[str, Any] = json.loads(kubectl("auth", "whoami", "-o", "json", *args, config=config).stdout)
-        return user_info["status"]["userInfo"]
+        review = json.loads(kubectl("auth", "whoami", "-o", "json", *args, config=config).stdout)
+        user_info: dict[str, Any] = review["status"]["userInfo"]
+        return user_info
 
     assert whoami()["username"] == "system:admin"
     assert whoami("--as", "alice", "--as-group", "devs") == {
@@ -288,3 +291,39 @@ def test_create_generators_send_protobuf_which_is_decoded(kubectl: Kubectl) -> N
     refused = kubectl("create", "role", "reader", "--verb=get", "--resource=pods", check=False)
     assert refused.returncode != 0
     assert "send JSON instead" in refused.stderr
+
+
+def test_standalone_module_serves_until_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    preload = tmp_path / "preload.yaml"
+    preload.write_text(DEPLOYMENT + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-c}\n")
+    command = [
+        sys.executable,
+        "-m",
+        "airlock.sandbox.cluster",
+        "--port",
+        "0",
+        "--kubeconfig",
+        str(config),
+        "--preload",
+        str(preload),
+    ]
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()  # type: ignore[union-attr]
+        assert "listening on http://127.0.0.1:" in line
+        assert str(config) in line
+        binary = str(kubectl_binary())
+        names = subprocess.run(
+            [binary, f"--kubeconfig={config}", f"--cache-dir={tmp_path / 'cache'}", "get", "ns,deploy", "-o", "name"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split()
+        assert "namespace/team-c" in names
+        assert "deployment.apps/web" in names
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(10) == 0
+        server.stderr.close()  # type: ignore[union-attr]

@@ -150,3 +150,24 @@ async def test_serve_in_the_current_event_loop_with_aiohttp() -> None:
         await asyncio.wait_for(watcher, 5)
         assert summary(received) == [("ADDED", "b")]
         assert server.cluster.history("cm", "default", "b")[0]["metadata"]["name"] == "b"
+
+
+def test_watch_delivers_a_concurrent_burst_without_gaps(sandbox_api: SandboxApi) -> None:
+    rv = sandbox_api.ok("GET", CM)["metadata"]["resourceVersion"]
+    names = [f"burst-{index}" for index in range(120)]
+
+    def create(chunk: list[str]) -> None:
+        for name in chunk:
+            sandbox_api.ok("POST", CM, cm(name))
+
+    with sandbox_api.stream(f"{CM}?watch=true&resourceVersion={rv}") as events:
+        writers = [threading.Thread(target=create, args=(names[i::4],)) for i in range(4)]
+        for writer in writers:
+            writer.start()
+        received = [next(events) for _ in names]
+        for writer in writers:
+            writer.join()
+    assert sorted(e["object"]["metadata"]["name"] for e in received) == sorted(names)
+    versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in received]
+    assert versions == sorted(versions)
+    assert len(set(versions)) == len(versions)

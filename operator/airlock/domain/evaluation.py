@@ -141,3 +141,16 @@ def _status(
         query=query,
         message=message,
     )
+
+
+def breach_start(threshold: Threshold, points: list[tuple[datetime.datetime, float]]) -> datetime.datetime | None:
+    """The earliest time from which ``threshold`` held at every point up to the last one.
+
+    Used to date a breach at the first sample Prometheus could show it, not at
+    the evaluation that happened to notice it: time to contain is measured from
+    there.
+    """
+    start: datetime.datetime | None = None
+    for at, value in sorted(points):
+        start = (start or at) if holds(threshold, value) else None
+    return start

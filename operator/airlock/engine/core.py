@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from airlock.adapters import kube
 from airlock.adapters import metrics as m
+from airlock.adapters.prometheus import PrometheusProvider, ProviderError
 from airlock.api import annotations as keys
 from airlock.api.aisystem import (
     AISystemSpec,
@@ -33,13 +34,14 @@ from airlock.api.aisystem import (
 )
 from airlock.api.common import Action, FailureMode, Severity, Verb
 from airlock.api.incident import ActionRecord, AIIncident, IncidentPhase, Trigger, TriggerType
+from airlock.api.matrix import Threshold
 from airlock.api.policy import ContainmentPolicySpec
 from airlock.domain import authority, conditions, evaluation
 from airlock.domain import containment as domain_containment
 from airlock.domain import incidents as domain_incidents
 from airlock.domain.decisions import Decision, OpenIncident, Situation, decide, release_blockers
 from airlock.domain.errors import SpecError
-from airlock.domain.plan import build_plan
+from airlock.domain.plan import ResolvedMonitor, build_plan
 from airlock.engine import incidents, targets
 from airlock.engine.state import SystemEntry
 
@@ -73,8 +75,10 @@ class Engine:
         *,
         clock: Clock = utcnow,
         settings: Settings | None = None,
+        provider: PrometheusProvider | None = None,
     ) -> None:
         self.client = client
+        self.provider = provider
         self.clock = clock
         self.settings = settings or Settings()
         self.systems: dict[tuple[str, str], SystemEntry] = {}
@@ -407,6 +411,10 @@ class Engine:
                 )
                 held = next((p.since for p in trigger_status.pending if p.severity == trigger_status.severity), None)
                 detected = held or trigger_status.sample_time or now
+                resolved = next((r for r in plan.monitors if r.name == trigger_status.name), None)
+                if threshold is not None and resolved is not None:
+                    visible = await self._breach_visible(resolved, threshold, detected)
+                    detected = min(detected, visible) if visible else detected
                 trigger = Trigger(
                     type=TriggerType.MONITOR,
                     monitor=trigger_status.name,
@@ -443,6 +451,24 @@ class Engine:
             f"{incident.metadata.name}: {severity.value} {failure_mode.value} — {decision.reason if not manual else trigger.reason}",
         )
         return incident
+
+    async def _breach_visible(
+        self, resolved: ResolvedMonitor, threshold: Threshold, noticed: datetime.datetime
+    ) -> datetime.datetime | None:
+        """When the breach first became visible in Prometheus (one small range query per incident)."""
+        if self.provider is None or resolved.baseline_query is not None:
+            return None
+        window = resolved.monitor.interval.seconds + 2.0
+        start = noticed - datetime.timedelta(seconds=window)
+        try:
+            series = await self.provider.range(resolved.query, start, noticed, step=1.0)
+        except ProviderError:
+            return None
+        if resolved.match is not None:
+            series = [s for s in series if all(s.labels.get(k) == v for k, v in resolved.match.items())]
+        if len(series) != 1:
+            return None
+        return evaluation.breach_start(threshold, series[0].points)
 
     async def _acknowledge(self, entry: SystemEntry, incident: AIIncident, now: datetime.datetime) -> AIIncident:
         if incident.status is None or incident.status.acknowledged_at is not None:

@@ -75,13 +75,13 @@ async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) ->
     settings.networking.request_timeout = 30
     cluster = kubeconfig.load(config.kubeconfig, config.context)
     client = kube.KubeClient(cluster)
-    engine = Engine(client, settings=Settings(status_refresh_seconds=config.status_refresh_seconds))
     provider = PrometheusProvider(
         config.prometheus_url,
         token_file=config.prometheus_token_file,
         ca_file=config.prometheus_ca_file,
         timeout=config.prometheus_timeout,
     )
+    engine = Engine(client, settings=Settings(status_refresh_seconds=config.status_refresh_seconds), provider=provider)
     scheduler = Scheduler(engine, provider)
     memo["engine"] = engine
     memo["client"] = client

@@ -168,7 +168,7 @@ async def watch_response(
     # No resourceVersion (or "0") means: the current state as ADDED events, then changes.
     initial = raw_rv in ("", "0") or api.flag("sendInitialEvents")
     try:
-        since = int(raw_rv) if raw_rv not in ("", "0") else store.log.resource_version
+        since = int(raw_rv) if raw_rv not in ("", "0") else 0
     except ValueError:
         raise errors.bad_request(f"invalid resourceVersion {raw_rv!r}") from None
 
@@ -216,7 +216,10 @@ async def watch_response(
 
     try:
         if initial:
-            for obj in sorted(store.iter_current(rt, namespace), key=_sort_key):
+            # Snapshot and resourceVersion together (no await between), so no change is lost or doubled.
+            snapshot = sorted(store.iter_current(rt, namespace), key=_sort_key)
+            since = max(since, store.log.resource_version)
+            for obj in snapshot:
                 if matches(obj):
                     event_type, shown = render("ADDED", obj)
                     await send({"type": event_type, "object": shown})

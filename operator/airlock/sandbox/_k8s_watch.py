@@ -134,12 +134,15 @@ async def follow(
             event = select(change)
             if event is not None:
                 yield {"type": event[0], "object": event[1]}
-        cursor = max(cursor, log.resource_version)
         now = loop.time()
+        if deadline is not None and now >= deadline:
+            return
+        if changes:
+            # More may have arrived while the consumer was sending; look again before sleeping.
+            continue
         if bookmark is not None and now >= next_bookmark:
             yield {"type": "BOOKMARK", "object": bookmark(cursor)}
             next_bookmark = now + bookmark_interval
-        if deadline is not None and now >= deadline:
-            return
+            continue
         wake_times = [t for t in (deadline, next_bookmark if bookmark else None) if t is not None]
         await log.wait(max(0.0, min(wake_times) - now) if wake_times else None)

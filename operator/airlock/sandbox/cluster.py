@@ -114,7 +114,14 @@ KNOWN_GAPS = """\
 - Watch: the whole change log is kept unless max_watch_changes is set or compact() is called;
   no server-imposed watch timeout; bookmarks every bookmark_interval seconds when asked.
 - No Pod logs/exec/attach/port-forward/eviction, no proxy, no aggregated discovery (clients fall
-  back to the legacy discovery documents), no protobuf, no CBOR.
+  back to the legacy discovery documents), no CBOR. Responses are always JSON. Protobuf request
+  bodies are decoded only for what kubectl's create generators send (Namespace, ConfigMap, Secret,
+  ServiceAccount, Service, Deployment; common fields); other protobuf bodies get 415
+  (e.g. `kubectl create role|job|quota`): use `kubectl apply -f` / `create -f` for those.
+- kubectl (client-go) sends no credentials over plain HTTP: write_kubeconfig() mirrors a
+  user:<name>[:<groups>] token into the kubeconfig's `as`/`as-groups` impersonation fields.
+- Every request and every object version is kept in memory (kmock's recording and history):
+  fine for tests and demos, not for long soak runs.
 - Server-side printing (Tables) covers the common built-in kinds and CRD printer columns with a
   JSONPath subset; other kinds print NAME and AGE.
 """
@@ -260,7 +267,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
             body=body,
             text=body.decode("utf-8", "replace"),
             data=data,
-            action=kmock_action(raw_request.method, route, api.flag("watch") or bool(route and route.legacy_watch)),
+            action=kmock_action(raw_request.method, route, api.watching),
             resource=kmock.resource(route.group, route.version, route.plural) if route and route.plural else None,
             namespace=route.namespace if route else None,
             name=route.name if route else None,
@@ -276,6 +283,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
             # A bug in the emulator or in a test's reaction: answer 500 and keep it for assertions.
             self.internal_errors.append(error)
             logger.exception("sandbox API server failed on %s %s", raw_request.method, raw_request.path_qs)
+            # kmock wraps failures of an already-started stream with that response as args[0].
             response = error.args[0] if error.args else None
             if isinstance(response, aiohttp.web.StreamResponse) and response.prepared:
                 with contextlib.suppress(Exception):
@@ -339,7 +347,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
         namespace = route.namespace if rt.namespaced else None
 
         if api.method == "GET":
-            if api.flag("watch") or route.legacy_watch:
+            if api.watching:
                 self._check_verb(rt, "watch")
                 return await self._watch(api, rt, namespace, route.name)
             if route.name is None:
