@@ -68,6 +68,11 @@ def contained(**changes: Any) -> Observed:
         (Action.PAUSE_ROLLOUT, observed(kind=TargetKind.ROLLOUT, paused=True), {"paused": True}),
         (
             Action.PAUSE_ROLLOUT,
+            observed(kind=TargetKind.ROLLOUT, paused_absent=True),
+            {"paused": False, "pausedAbsent": True},
+        ),
+        (
+            Action.PAUSE_ROLLOUT,
             observed(
                 kind=TargetKind.STATEFUL_SET,
                 update_strategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 1}},
@@ -183,6 +188,8 @@ def test_statefulset_pause_is_a_maximal_partition() -> None:
     [
         (TargetKind.DEPLOYMENT, {"paused": False}, {"spec": {"paused": False}}),
         (TargetKind.ROLLOUT, {"paused": True}, {"spec": {"paused": True}}),
+        # Absent before: removed again, not left behind as an explicit `false`.
+        (TargetKind.ROLLOUT, {"paused": False, "pausedAbsent": True}, {"spec": {"paused": None}}),
         (TargetKind.DEPLOYMENT, {"replicas": 3}, None),
         (TargetKind.STATEFUL_SET, {"paused": False}, None),
         (

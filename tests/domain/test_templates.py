@@ -225,6 +225,14 @@ def test_baseline_query_is_an_offset_subquery_average() -> None:
     assert templates.baseline_query("up", "1h", "30m", step="30s") == "avg_over_time((up)[30m:30s] offset 1h)"
 
 
+@pytest.mark.parametrize(
+    ("window", "step"), [("1d", "1m"), ("10m", "1m"), ("5m", "30s"), ("1m", "6s"), ("10s", "1s"), ("3s", "1s")]
+)
+def test_baseline_step_fits_the_window(window: str, step: str) -> None:
+    # Subquery points sit on multiples of the step: a step longer than the window finds none.
+    assert templates.baseline_query("up", "20s", window) == f"avg_over_time((up)[{window}:{step}] offset 20s)"
+
+
 def test_test_lexer_rejects_what_prometheus_rejects() -> None:
     # The helper must be strict, or the round-trip tests above prove nothing.
     with pytest.raises(PromQLLexError, match="unknown escape"):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airlock.sandbox.cluster import AdmissionDenied, ClusterThread, ResourceRef, UserInfo
+from airlock.sandbox.cluster import AdmissionDenied, ClusterThread, ResourceRef, UserInfo, current_user
 from tests.fixtures.cluster import SandboxApi
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -299,6 +299,17 @@ def test_scale_subresource_of_deployments(sandbox_api: SandboxApi) -> None:
     assert sandbox_api.patch(path, {"spec": {"replicas": -1}})[0] == 422
 
 
+@pytest.mark.parametrize(("plural", "kind"), [("statefulsets", "StatefulSet"), ("replicasets", "ReplicaSet")])
+def test_scale_subresource_of_other_workloads(sandbox_api: SandboxApi, plural: str, kind: str) -> None:
+    path = f"/apis/apps/v1/namespaces/default/{plural}"
+    body = {**deployment("w"), "kind": kind}
+    del body["spec"]["replicas"]
+    assert sandbox_api.ok("POST", path, body)["spec"]["replicas"] == 1  # defaulted
+    assert sandbox_api.ok("GET", f"{path}/w/scale")["status"]["selector"] == "app=w"
+    assert sandbox_api.ok("PATCH", f"{path}/w/scale", {"spec": {"replicas": 0}})["spec"]["replicas"] == 0
+    assert sandbox_api.ok("GET", f"{path}/w")["spec"]["replicas"] == 0
+
+
 def test_crd_registration_and_scale(sandbox_api: SandboxApi) -> None:
     crd = sandbox_api.ok("POST", CRDS, widget_crd())
     conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
@@ -336,7 +347,14 @@ def test_crd_registration_and_scale(sandbox_api: SandboxApi) -> None:
     )
     assert sandbox_api.ok("GET", f"{WIDGETS}/w")["spec"] == {"size": 1}
 
-    sandbox_api.ok("DELETE", f"{CRDS}/widgets.sandbox.airlock.dev")
+    crd_path = f"{CRDS}/widgets.sandbox.airlock.dev"
+    unchanged = sandbox_api.ok("PATCH", crd_path, {"spec": {"scope": "Namespaced"}})
+    assert unchanged["metadata"]["resourceVersion"] == crd["metadata"]["resourceVersion"]
+    sandbox_api.ok("PATCH", crd_path, {"spec": {"names": {"shortNames": ["wdg", "wd"]}}})
+    resources = sandbox_api.ok("GET", "/apis/sandbox.airlock.dev/v1")["resources"]
+    assert resources[0]["shortNames"] == ["wdg", "wd"]
+
+    sandbox_api.ok("DELETE", crd_path)
     assert sandbox_api.get(f"{WIDGETS}/w")[0] == 404
     assert sandbox_api.get("/apis/sandbox.airlock.dev/v1")[0] == 404
     assert all(g["name"] != "sandbox.airlock.dev" for g in sandbox_api.ok("GET", "/apis")["groups"])
@@ -548,6 +566,7 @@ def test_admission_hooks_see_the_caller_and_can_deny_or_mutate(sandbox: ClusterT
 
     def hook(operation: str, resource: ResourceRef, old: Any, new: Any, user: UserInfo) -> Any:
         seen.append((operation, str(resource), user.username))
+        assert current_user() == user  # the identity is also available anywhere on the request path
         if operation == "CREATE" and new["metadata"]["name"] == "forbidden":
             raise AdmissionDenied("configmaps named forbidden are not allowed")
         if new is not None:

@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
 
 
 class ProviderError(Exception):
@@ -56,7 +57,12 @@ class PrometheusProvider:
         self._ca_file = ca_file
         self._timeout = timeout
         self._limit = asyncio.Semaphore(concurrency)
-        self._client = PrometheusConnect(url=self.url, disable_ssl=False, timeout=timeout)
+        # One immediate retry (a pooled keep-alive connection may be stale after a Prometheus
+        # restart) and no backoff: the library's default (3 retries, 1 s backoff) hides an outage
+        # for ~7 s and stalls the whole evaluation cycle; the next interval is the retry.  (A hung
+        # Prometheus therefore costs at most two `timeout`s per query.)
+        retry = Retry(total=1, backoff_factor=0, status_forcelist=(), raise_on_status=False)
+        self._client = PrometheusConnect(url=self.url, disable_ssl=False, timeout=timeout, retry=retry)
         if ca_file:
             self._client._session.verify = ca_file
 

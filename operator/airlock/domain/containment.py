@@ -39,6 +39,8 @@ class Observed:
     keda: str | None = None
     keda_paused: str | None = None
     isolation_exists: bool = False
+    # `spec.paused` was not set at all (a CRD keeps an explicit `false`: restore must not add one).
+    paused_absent: bool = False
 
 
 def isolation_name(system: str) -> str:
@@ -65,6 +67,8 @@ def save(actions: list[Action], observed: Observed, saved: dict[str, Any] | None
                     result["updateStrategy"] = observed.update_strategy
             elif "paused" not in result:
                 result["paused"] = observed.paused
+                if observed.paused_absent:
+                    result["pausedAbsent"] = True
         elif action is Action.ISOLATE and "isolate" not in result:
             result["isolate"] = {"networkPolicy": None if observed.isolation_exists else "created"}
     return result
@@ -114,7 +118,8 @@ def unpause_patch(kind: TargetKind, saved: dict[str, Any]) -> dict[str, Any] | N
         return {"spec": {"updateStrategy": _nullify_missing(saved["updateStrategy"])}}
     if "paused" not in saved:
         return None
-    return {"spec": {"paused": bool(saved["paused"])}}
+    # `null` removes the field when it was absent before (merge patch).
+    return {"spec": {"paused": None if saved.get("pausedAbsent") else bool(saved["paused"])}}
 
 
 def _nullify_missing(strategy: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from airlock.api import query_template
+from airlock.api import durations, query_template
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,13 @@ def render_match(match: Mapping[str, str], context: TemplateContext) -> dict[str
     return {label: render(value, context, escape=False) for label, value in match.items()}
 
 
-def baseline_query(query: str, offset: str, window: str, step: str = "1m") -> str:
-    """The same query averaged over an earlier window (a PromQL subquery with ``offset``)."""
+def baseline_query(query: str, offset: str, window: str, step: str | None = None) -> str:
+    """The same query averaged over an earlier window (a PromQL subquery with ``offset``).
+
+    The default ``step`` is a tenth of the window, between 1s and 1m: subquery points are
+    aligned to multiples of the step, so a step longer than the window (``[10s:1m]``)
+    would find no point in it most of the time and the monitor would flap to no data.
+    """
+    if step is None:
+        step = durations.format_seconds(min(60, max(1, round(durations.parse_seconds(window) / 10))))
     return f"avg_over_time(({query})[{window}:{step}] offset {offset})"

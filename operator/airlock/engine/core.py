@@ -49,6 +49,9 @@ log = structlog.get_logger("airlock.engine")
 
 Clock = Callable[[], datetime.datetime]
 
+# How often one reconcile starts over after a 409 Conflict before waiting for the next cycle.
+CONFLICT_ATTEMPTS = 3
+
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
@@ -192,10 +195,19 @@ class Engine:
         async with entry.lock:
             if self.systems.get(entry.key) is not entry:
                 return  # removed while waiting
-            try:
-                await self._reconcile(entry, samples or {})
-            except kube.ApiError as exc:
-                log.warning("reconcile.api_error", namespace=entry.namespace, name=entry.name, error=str(exc))
+            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                try:
+                    await self._reconcile(entry, samples or {})
+                except kube.Conflict as exc:
+                    # Someone wrote first: start over from a fresh read (observe, save, act) at once,
+                    # rather than a monitor interval later.  Every step is idempotent.
+                    if attempt < CONFLICT_ATTEMPTS:
+                        log.info("reconcile.conflict", namespace=entry.namespace, name=entry.name, attempt=attempt)
+                        continue
+                    log.warning("reconcile.api_error", namespace=entry.namespace, name=entry.name, error=str(exc))
+                except kube.ApiError as exc:
+                    log.warning("reconcile.api_error", namespace=entry.namespace, name=entry.name, error=str(exc))
+                return
 
     async def _reconcile(self, entry: SystemEntry, samples: dict[str, evaluation.Sample]) -> None:
         now = self.clock()
@@ -363,6 +375,7 @@ class Engine:
             incident = await self._create_incident(entry, decision, manual, caller, severity, now)
         else:
             incident = await self._acknowledge(entry, incident, now)
+            incident = await self._record_approval(entry, incident, now)
             if severity.worse_than(incident.spec.severity):
                 old = incident.spec.severity
                 incident = await incidents.patch_spec(self.client, incident, {"severity": severity.value})
@@ -489,6 +502,27 @@ class Engine:
         incidents.note(incident, now, "Acknowledged", "incident acknowledged", caller.username if caller else None)
         return await incidents.write_status(self.client, incident)
 
+    async def _record_approval(self, entry: SystemEntry, incident: AIIncident, now: datetime.datetime) -> AIIncident:
+        """Put an escalation's approval on the record once: who approved it (timeline, Event).
+
+        The decision itself reads the annotation (``_incident_view``); this is the audit trail,
+        and the report of an approval from someone the responders do not allow.
+        """
+        value = incident.metadata.annotations.get(keys.APPROVE)
+        if incident.status is None or value is None or any(e.type == "Approved" for e in incident.status.timeline):
+            return incident
+        plan = entry.plan
+        assert plan is not None
+        caller = self._caller(incident.metadata.annotations)
+        verdict = authority.authorize(caller, Verb.APPROVE, plan.responders)
+        if not verdict.allowed:
+            await self._unauthorized(entry, incident, "approve", value, verdict.reason, now)
+            return incident
+        who = caller.username if caller else None
+        incidents.note(incident, now, "Approved", f"containment approved: {value}", who)
+        await self.client.event(entry.ref(), "Normal", "Approved", f"{incident.metadata.name}: approved by {who}")
+        return await incidents.write_status(self.client, incident)
+
     # ------------------------------------------------------------ containment
 
     async def _enforce(
@@ -547,6 +581,9 @@ class Engine:
             else decision.reason
         )
         first = not active
+        # A failed action is retried every cycle: report each distinct failure once, not once per cycle.
+        known_failures = set(current.failed) if current is not None and active else set()
+        fresh_failures = {a: why for a, why in outcome.failed.items() if f"{a.value}: {why}" not in known_failures}
         status.containment = Containment(
             active=True,
             actions=[a for a in [*applied, *outcome.applied] if a not in outcome.failed] or list(outcome.applied),
@@ -565,12 +602,12 @@ class Engine:
             log.warning(
                 "containment.reverted", namespace=entry.namespace, name=entry.name, actions=[a.value for a in undone]
             )
-        if outcome.failed:
+        if fresh_failures:
             await self.client.event(
                 entry.ref(),
                 "Warning",
                 "ActionFailed",
-                "; ".join(f"{a.value}: {why}" for a, why in outcome.failed.items()),
+                "; ".join(f"{a.value}: {why}" for a, why in fresh_failures.items()),
             )
         if outcome.applied and (first or new):
             m.CONTAINMENTS.labels(
@@ -593,7 +630,11 @@ class Engine:
                 actions=[a.value for a in outcome.applied],
             )
         if incident is not None and incident.status is not None:
+            recorded = False
             for action in new + undone:
+                if action in outcome.failed and action not in fresh_failures:
+                    continue  # this failure is already on the record
+                recorded = True
                 result = (
                     f"failed: {outcome.failed[action]}"
                     if action in outcome.failed
@@ -611,8 +652,9 @@ class Engine:
                 ttc = domain_incidents.time_to_contain(detected, accepted)
                 incident.status.time_to_contain_seconds = ttc
                 m.TIME_TO_CONTAIN.observe(ttc)
-            incident = await incidents.write_status(self.client, incident)
-            self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+            if recorded or outcome.applied:
+                incident = await incidents.write_status(self.client, incident)
+                self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
         return incident
 
     async def _release(

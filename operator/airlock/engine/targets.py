@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Awaitable
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,10 @@ from airlock.domain import containment
 class ActionOutcome:
     applied: list[Action] = field(default_factory=list)
     failed: dict[Action, str] = field(default_factory=dict)
+
+
+# How often one write is re-applied after a 409 Conflict before it counts as failed.
+CONFLICT_ATTEMPTS = 3
 
 
 class TargetMissing(Exception):
@@ -47,6 +52,7 @@ async def observe(client: kube.KubeClient, namespace: str, system: str, spec: AI
         name=spec.target.name,
         replicas=tspec.get("replicas", 1),
         paused=bool(tspec.get("paused", False)),
+        paused_absent="paused" not in tspec,
         partition=rolling.get("partition"),
         update_strategy=strategy,
         pod_labels=dict(labels),
@@ -99,7 +105,7 @@ async def contain(
     await client.patch(resource, namespace, spec.target.name, containment.marker_patch(system, saved))
     for action in _ordered(actions):
         try:
-            await _apply(client, namespace, system, spec, action, observed)
+            await _retry_conflict(functools.partial(_apply, client, namespace, system, spec, action, observed))
         except (kube.ApiError, TargetMissing) as exc:
             outcome.failed[action] = str(exc)
         else:
@@ -164,28 +170,30 @@ async def restore(
         await _attempt(
             outcome,
             Action.SCALE_TO_ZERO,
-            client.scale(resource, namespace, name, 1 if replicas is None else int(replicas)),
+            lambda: client.scale(resource, namespace, name, 1 if replicas is None else int(replicas)),
         )
         keda_patch = containment.keda_restore_patch(saved)
         if keda_patch is not None:
             await _attempt(
                 outcome,
                 Action.SCALE_TO_ZERO,
-                client.patch(kube.SCALEDOBJECTS, namespace, saved["keda"]["name"], keda_patch),
+                lambda: client.patch(kube.SCALEDOBJECTS, namespace, saved["keda"]["name"], keda_patch),
             )
     unpause = containment.unpause_patch(spec.target.kind, saved)
     if unpause is not None:
-        await _attempt(outcome, Action.PAUSE_ROLLOUT, client.patch(resource, namespace, name, unpause))
+        await _attempt(outcome, Action.PAUSE_ROLLOUT, lambda: client.patch(resource, namespace, name, unpause))
     if (saved.get("isolate") or {}).get("networkPolicy") == "created":
         await _attempt(
-            outcome, Action.ISOLATE, client.delete(kube.NETWORKPOLICIES, namespace, containment.isolation_name(system))
+            outcome,
+            Action.ISOLATE,
+            lambda: client.delete(kube.NETWORKPOLICIES, namespace, containment.isolation_name(system)),
         )
     if "selector" in saved and saved.get("service"):
         patch = containment.reroute_patch(saved["selector"])
         await _attempt(
             outcome,
             Action.REROUTE,
-            client.patch(kube.SERVICES, namespace, saved["service"], patch, content_type=kube.JSON_PATCH),
+            lambda: client.patch(kube.SERVICES, namespace, saved["service"], patch, content_type=kube.JSON_PATCH),
         )
     if not outcome.failed:
         with contextlib.suppress(kube.NotFound):
@@ -193,9 +201,24 @@ async def restore(
     return outcome
 
 
-async def _attempt(outcome: ActionOutcome, action: Action, step: Awaitable[Any]) -> None:
+async def _retry_conflict(step: Callable[[], Awaitable[Any]]) -> Any:
+    """Run ``step``, again on a 409 Conflict (bounded).
+
+    Every write here sets absolute values (replicas 0, ``paused``, a whole
+    selector, the saved state), so applying it again is idempotent.
+    """
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return await step()
+        except kube.Conflict:
+            if attempt == CONFLICT_ATTEMPTS:
+                raise
+    return None
+
+
+async def _attempt(outcome: ActionOutcome, action: Action, step: Callable[[], Awaitable[Any]]) -> None:
     try:
-        await step
+        await _retry_conflict(step)
     except kube.ApiError as exc:
         outcome.failed[action] = str(exc)
     else:

@@ -134,14 +134,24 @@ def scale_view(rt: ResourceType, obj: Mapping[str, Any]) -> JSONObject:
     }
 
 
-def crd_status(crd: Mapping[str, Any]) -> JSONObject:
-    """What the CRD controllers would write: names accepted, established, stored versions."""
+def crd_status(crd: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> JSONObject:
+    """What the CRD controllers would write: names accepted, established, stored versions.
+
+    Conditions keep their ``lastTransitionTime`` from ``previous`` (the old status), so that
+    re-applying an unchanged CRD is a no-op write.
+    """
     spec = crd.get("spec") or {}
     names = copy.deepcopy(spec.get("names") or {})
     names.setdefault("singular", str(names.get("kind", "")).lower())
     names.setdefault("listKind", f"{names.get('kind', '')}List")
     timestamp = now()
     stored = [v["name"] for v in spec.get("versions") or [] if isinstance(v, Mapping) and v.get("storage")]
+    since = {
+        (c.get("type"), c.get("status")): c.get("lastTransitionTime")
+        for c in (previous or {}).get("conditions") or []
+        if isinstance(c, Mapping)
+    }
+    stored = sorted(set(stored) | set((previous or {}).get("storedVersions") or []))
     return {
         "acceptedNames": names,
         "conditions": [
@@ -150,14 +160,14 @@ def crd_status(crd: Mapping[str, Any]) -> JSONObject:
                 "status": "True",
                 "reason": "NoConflicts",
                 "message": "no conflicts found",
-                "lastTransitionTime": timestamp,
+                "lastTransitionTime": since.get(("NamesAccepted", "True")) or timestamp,
             },
             {
                 "type": "Established",
                 "status": "True",
                 "reason": "InitialNamesAccepted",
                 "message": "the initial names have been accepted",
-                "lastTransitionTime": timestamp,
+                "lastTransitionTime": since.get(("Established", "True")) or timestamp,
             },
         ],
         "storedVersions": stored,

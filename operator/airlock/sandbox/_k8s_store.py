@@ -107,6 +107,10 @@ AdmissionHook = Callable[
 ]
 
 
+def _is_crd(rt: ResourceType) -> bool:
+    return (rt.group, rt.plural) == ("apiextensions.k8s.io", "customresourcedefinitions")
+
+
 def _storage_resource(rt: ResourceType) -> kmock.resource:
     return kmock.resource(rt.group, rt.effective_storage_version, rt.plural)
 
@@ -215,7 +219,7 @@ class Store:
         """Create without admission or lock (preloading, built-in namespaces)."""
         namespace = (body.get("metadata") or {}).get("namespace") if rt.namespaced else None
         obj = self._prepare_create(rt, namespace or ("default" if rt.namespaced else None), body)
-        if keep_status and "status" in body and rt.plural != "customresourcedefinitions":
+        if keep_status and "status" in body and not _is_crd(rt):
             obj["status"] = copy.deepcopy(body["status"])
         return present(rt, self._commit(rt, "ADDED", obj, None))
 
@@ -268,7 +272,7 @@ class Store:
         if (rt.group, rt.plural) == ("", "services") and "clusterIP" not in obj["spec"]:
             self._service_ips += 1
             obj["spec"]["clusterIP"] = f"10.96.{self._service_ips // 250}.{self._service_ips % 250 + 1}"
-        if rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io":
+        if _is_crd(rt):
             self._validate_crd(obj)
             obj["status"] = crd_status(obj)
 
@@ -311,10 +315,10 @@ class Store:
             metadata["resourceVersion"] = old_rv
             self._check_finalizers(rt, old, candidate)
             apply_defaults(rt, candidate, creating=False)
-            if rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io":
+            if _is_crd(rt):
                 self._validate_crd(candidate)
                 if subresource != "status":
-                    candidate["status"] = {**(old.get("status") or {}), **crd_status(candidate)}
+                    candidate["status"] = {**(old.get("status") or {}), **crd_status(candidate, old.get("status"))}
             if without_metadata_and_status(candidate) != without_metadata_and_status(old):
                 metadata["generation"] = int(old["metadata"].get("generation") or 0) + 1
 
@@ -322,9 +326,10 @@ class Store:
             if admitted is not candidate:
                 candidate = self._reassert_identity(candidate, admitted, old=old)
 
+            final_metadata = candidate["metadata"]
             if meaningful(candidate) == meaningful(old) or dry_run:
                 result = candidate
-            elif metadata.get("deletionTimestamp") and not metadata.get("finalizers"):
+            elif final_metadata.get("deletionTimestamp") and not final_metadata.get("finalizers"):
                 result = self._commit(rt, "DELETED", candidate, old)
                 self._after_removal(rt, result)
             else:
@@ -543,7 +548,7 @@ class Store:
         else:
             self.objects[key] = obj
         self.log.append(Change(rv, rt.group, rt.plural, namespace, name, event, obj, old))
-        if event != "DELETED" and rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io":
+        if event != "DELETED" and _is_crd(rt):
             self._register_crd(obj, old)
         return obj
 
@@ -556,7 +561,7 @@ class Store:
         self.log.notify()
 
     def _after_removal(self, rt: ResourceType, obj: JSONObject) -> None:
-        if rt.plural != "customresourcedefinitions" or rt.group != "apiextensions.k8s.io":
+        if not _is_crd(rt):
             return
         # The real server deletes all instances (via a finalizer) before the CRD goes away.
         spec = obj.get("spec") or {}

@@ -90,40 +90,46 @@ __all__ = [
 logger = logging.getLogger("airlock.sandbox.cluster")
 
 KNOWN_GAPS = """\
+- Plain HTTP only, no TLS or client certificates. Identity comes from user:<name>[:<groups>] bearer
+  tokens (anything else is 401) and Impersonate-* headers. client-go (kubectl) sends no credentials
+  over plain HTTP, so write_kubeconfig() mirrors the token into the kubeconfig's as/as-groups.
 - No authorization: RBAC objects are stored and served but never enforced; anyone may impersonate.
-- No controllers: Deployments/StatefulSets/ReplicaSets never get Pods or status; no garbage
-  collection (ownerReferences and propagationPolicy are accepted and ignored, nothing cascades);
-  deleting a Namespace does not delete its contents and namespaces never go Terminating.
+- Admission is only what SandboxCluster.admission hooks do (Python callables, API writes only, not
+  preload()); ValidatingAdmissionPolicy(Binding) and webhook configurations are stored, not evaluated.
+- No controllers: Deployments/StatefulSets/ReplicaSets never get Pods or status (kubectl rollout status
+  waits forever); no garbage collection: ownerReferences and propagationPolicy are accepted and ignored,
+  nothing cascades; deleting a Namespace deletes only the Namespace (no Terminating phase, no content
+  cleanup); deleting a CRD removes its custom resources at once, finalizers notwithstanding.
 - Objects may be created in namespaces that do not exist (NamespaceLifecycle is off).
-- No schema validation, pruning or defaulting of custom resources; built-ins get only a few defaults
-  (Deployment/StatefulSet/ReplicaSet replicas=1, Service type and a fake clusterIP, Namespace
-  phase and name label). No OpenAPI: /openapi/v2 and /openapi/v3 are 404 (use kubectl --validate=false).
-- Server-side apply is approximated: create if absent, else a strategic-merge (built-ins) or
-  merge (custom resources) of the applied object; no managedFields, no field-manager conflicts,
-  fields omitted from a later apply are not removed.
-- Strategic merge patch: merge keys are chosen by field name for the common lists; $setElementOrder
-  and $retainKeys are ignored. Custom resources reject it with 415, as the real server does.
+- No schema validation, pruning or defaulting of custom resources; built-ins are validated only for
+  their names and get a few defaults (Deployment/StatefulSet/ReplicaSet replicas=1, Service type and a
+  fake clusterIP, Namespace phase, finalizer and name label). metadata.generation is kept for every
+  kind (a real server leaves it unset for e.g. ConfigMaps). No managedFields, no selfLink.
+- No OpenAPI: /openapi/v2 and /openapi/v3 are 404, so kubectl needs --validate=false for apply/create.
+- Server-side apply is approximated: create if absent, else a strategic merge (built-ins) or merge
+  (custom resources) of the applied object; no field-manager conflicts, and fields dropped from a
+  later apply are not removed.
+- Strategic merge patch: merge keys are chosen by field name for the common keyed lists;
+  $setElementOrder and $retainKeys are ignored. Custom resources reject it with 415, like a real server.
 - PUT on a missing object is 404 (no create-on-update); PUT without metadata.resourceVersion is an
-  unconditional update for every resource.
-- Multi-version CRDs share one storage; objects are served under each version with only
-  apiVersion rewritten (conversion strategy None). core/v1 Events and events.k8s.io/v1 Events are
-  separate stores.
+  unconditional update for every resource. DELETE ignores gracePeriodSeconds (Pods go at once).
+- Multi-version CRDs share one storage; objects are served under each version with only apiVersion
+  rewritten (conversion strategy None). core/v1 and events.k8s.io/v1 Events are separate stores.
 - fieldSelector accepts any dotted path with =, ==, != (a real server allows only a few per kind).
-- Lists ignore resourceVersion/resourceVersionMatch (always the latest state); continue tokens
-  page through the current state, not a snapshot.
-- Watch: the whole change log is kept unless max_watch_changes is set or compact() is called;
-  no server-imposed watch timeout; bookmarks every bookmark_interval seconds when asked.
-- No Pod logs/exec/attach/port-forward/eviction, no proxy, no aggregated discovery (clients fall
-  back to the legacy discovery documents), no CBOR. Responses are always JSON. Protobuf request
-  bodies are decoded only for what kubectl's create generators send (Namespace, ConfigMap, Secret,
-  ServiceAccount, Service, Deployment; common fields); other protobuf bodies get 415
-  (e.g. `kubectl create role|job|quota`): use `kubectl apply -f` / `create -f` for those.
-- kubectl (client-go) sends no credentials over plain HTTP: write_kubeconfig() mirrors a
-  user:<name>[:<groups>] token into the kubeconfig's `as`/`as-groups` impersonation fields.
-- Every request and every object version is kept in memory (kmock's recording and history):
-  fine for tests and demos, not for long soak runs.
-- Server-side printing (Tables) covers the common built-in kinds and CRD printer columns with a
-  JSONPath subset; other kinds print NAME and AGE.
+- Lists ignore resourceVersion/resourceVersionMatch (always the latest state); continue tokens page
+  through the current state, not a snapshot.
+- Watch: the whole change log is kept unless max_watch_changes is set or compact() is called; no
+  server-imposed watch timeout (timeoutSeconds=0 or absent means none); bookmarks are sent every
+  bookmark_interval seconds (default 10) when allowed.
+- No aggregated discovery (clients fall back to the legacy documents), no Pod logs/exec/attach/
+  port-forward/eviction, no proxy, no CBOR; responses are always JSON. Protobuf request bodies are
+  decoded only for what kubectl's create generators send (Namespace, ConfigMap, Secret, ServiceAccount,
+  Service, Deployment; common fields); other protobuf bodies get 415 (e.g. kubectl create role|job):
+  use kubectl apply -f / create -f for those.
+- Server-side printing (Tables) covers the common built-in kinds and CRD printer columns with a JSONPath
+  subset; other kinds print NAME and AGE.
+- Every request and every object version is kept in memory (kmock's recording and history): fine for
+  tests and demos, not for long soak runs. /version reports v1.36.0.
 """
 
 T = TypeVar("T")
