@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -39,7 +38,7 @@ ACT_WITHIN = 6.0
 
 
 @pytest.fixture(scope="module", autouse=True)
-def third_party_crds(world: World) -> Iterator[None]:
+def third_party_crds(world: World) -> None:
     world.api.apply(ROLLOUT_CRD)
     world.api.apply(KEDA_CRD)
     wait_for(
@@ -47,7 +46,6 @@ def third_party_crds(world: World) -> Iterator[None]:
         lambda: all(world.api.call("GET", world.api.path(kind)) is not None for kind in ("Rollout", "ScaledObject")),
         timeout=5,
     )
-    yield
 
 
 def _system(tenant: Tenant, actions: list[str], kind: str = "Deployment", response: str = "contain") -> dict[str, Any]:
@@ -61,10 +59,12 @@ def _system(tenant: Tenant, actions: list[str], kind: str = "Deployment", respon
 
 
 def _contain(world: World, tenant: Tenant, system: dict[str, Any], expected_phase: str) -> dict[str, Any]:
-    """Create the system, see it healthy, break fairness, and wait for containment; return the status."""
-    world.api.create(system)
-    checks.wait_phase(world, tenant.namespace, "Healthy", timeout=10)
+    """Break fairness, create the system, and wait for containment; return the status.
+
+    (Whether a healthy system stays untouched is test_responses' business: here the action is.)
+    """
     world.model.inject((tenant.namespace, tenant.app), "fairness", value=0.5)
+    world.api.create(system)
     return checks.wait_phase(world, tenant.namespace, expected_phase, timeout=ACT_WITHIN)
 
 
@@ -114,7 +114,10 @@ def test_reroute_switches_the_whole_selector_and_release_restores_it(world: Worl
     api.create(deployment(ns, TARGET, tenant.app, replicas=3))
     # Extra keys: a merge patch would leave `tier` and `track` behind and select nothing.
     api.create(service(ns, "chatbot", {"app": tenant.app, "track": "model", "tier": "gpu"}))
-    before = {"Deployment": snapshot(world, "Deployment", ns, TARGET), "Service": snapshot(world, "Service", ns, "chatbot")}
+    before = {
+        "Deployment": snapshot(world, "Deployment", ns, TARGET),
+        "Service": snapshot(world, "Service", ns, "chatbot"),
+    }
 
     status = _contain(world, tenant, _system(tenant, ["reroute"]), "Contained")
 
@@ -124,7 +127,8 @@ def test_reroute_switches_the_whole_selector_and_release_restores_it(world: Worl
     assert _saved_on_target(world, "Deployment", ns)["selector"] == status["containment"]["saved"]["selector"]
     assert checks.replicas(world, "Deployment", ns, TARGET) == 3  # reroute alone keeps the model running
     incident = checks.incident(world, ns)
-    assert incident is not None and incident["status"]["phase"] == "Contained"
+    assert incident is not None
+    assert incident["status"]["phase"] == "Contained"
     assert [a["action"] for a in incident["status"]["actions"]] == ["reroute"]
 
     _release(world, tenant)
@@ -208,7 +212,10 @@ def test_scale_to_zero_pauses_keda_and_release_removes_the_pause(world: World, t
     api, ns = world.api, tenant.namespace
     api.create(deployment(ns, TARGET, tenant.app, replicas=3))
     api.create(scaled_object(ns, "chatbot-scaler", TARGET))
-    before = {"Deployment": snapshot(world, "Deployment", ns, TARGET), "ScaledObject": snapshot(world, "ScaledObject", ns, "chatbot-scaler")}
+    before = {
+        "Deployment": snapshot(world, "Deployment", ns, TARGET),
+        "ScaledObject": snapshot(world, "ScaledObject", ns, "chatbot-scaler"),
+    }
     assert "autoscaling.keda.sh/paused-replicas" not in before["ScaledObject"].annotations
 
     status = _contain(world, tenant, _system(tenant, ["scaleToZero"]), "ShutDown")
@@ -218,9 +225,8 @@ def test_scale_to_zero_pauses_keda_and_release_removes_the_pause(world: World, t
     keda = snapshot(world, "ScaledObject", ns, "chatbot-scaler")
     assert keda.annotations["autoscaling.keda.sh/paused-replicas"] == "0"
     assert status["containment"]["saved"]["replicas"] == 3
-    assert status["containment"]["saved"]["keda"] == {"name": "chatbot-scaler"} or status["containment"]["saved"][
-        "keda"
-    ] == {"name": "chatbot-scaler", "pausedReplicas": None}
+    assert status["containment"]["saved"]["keda"]["name"] == "chatbot-scaler"
+    assert status["containment"]["saved"]["keda"].get("pausedReplicas") is None  # there was no pause to keep
 
     _release(world, tenant)
 
@@ -233,7 +239,10 @@ def test_scale_to_zero_keeps_an_existing_keda_pause_value(world: World, tenant: 
     api, ns = world.api, tenant.namespace
     api.create(deployment(ns, TARGET, tenant.app, replicas=2))
     api.create(scaled_object(ns, "chatbot-scaler", TARGET, {"autoscaling.keda.sh/paused-replicas": "2"}))
-    before = {"Deployment": snapshot(world, "Deployment", ns, TARGET), "ScaledObject": snapshot(world, "ScaledObject", ns, "chatbot-scaler")}
+    before = {
+        "Deployment": snapshot(world, "Deployment", ns, TARGET),
+        "ScaledObject": snapshot(world, "ScaledObject", ns, "chatbot-scaler"),
+    }
 
     status = _contain(world, tenant, _system(tenant, ["scaleToZero"]), "ShutDown")
 
@@ -262,7 +271,9 @@ def test_isolate_cuts_the_pods_off_and_keeps_them_running(world: World, tenant: 
     assert policy is not None
     assert policy["spec"]["podSelector"] == {"matchLabels": {"app": tenant.app, "track": "model"}}
     assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"]
-    assert not policy["spec"].get("ingress") and not policy["spec"].get("egress")  # deny all, both ways
+    # No rule at all: deny everything, both ways.
+    assert not policy["spec"].get("ingress")
+    assert not policy["spec"].get("egress")
     assert status["containment"]["actions"] == ["isolate"]
     # The pods stay alive for forensics: the Deployment's spec is untouched (only airlock's markers added).
     during = snapshot(world, "Deployment", ns, TARGET)

@@ -38,7 +38,9 @@ def test_dry_run_decides_and_records_but_never_writes_to_the_workload(world: Wor
             tenant.app,
             mode="dryRun",
             monitors=[fairness_monitor("SEV1")],
-            severities={"SEV1": {"response": "shutdown", "actions": ["reroute", "scaleToZero"], "notify": ["internal"]}},
+            severities={
+                "SEV1": {"response": "shutdown", "actions": ["reroute", "scaleToZero"], "notify": ["internal"]}
+            },
             target=TARGET,
         )
     )

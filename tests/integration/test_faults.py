@@ -32,7 +32,7 @@ PII_SEVERITIES: dict[str, Any] = {
 
 def _breach_visible(world: World, tenant: Tenant, above: float = 0.5) -> None:
     """Wait until Prometheus itself shows the injected PII leak (the operator's input, not its output)."""
-    query = f'sum(rate(pii_detections_total{{namespace="{tenant.namespace}",app="{tenant.app}"}}[3s]))'
+    query = views.pii_query(tenant.namespace, tenant.app)
     wait_for(
         "the breach in Prometheus",
         lambda: (world.prometheus.query_value(query) or 0.0) > above,
@@ -125,6 +125,10 @@ def test_missing_target_is_reported_then_contained_once_created(world: World, te
     )
     assert ready["status"] == "False"
     assert "chatbot-v7" in ready["message"]
+    # Nothing could be applied: the system must not claim to be shut down.
+    assert views.phase(api, ns) == "Degraded"
+    assert views.condition(api, ns, "Contained")["status"] == "False"
+    assert views.selector(api, ns) == {"app": tenant.app}
     time.sleep(2)  # several cycles of retries
     assert len(views.events(api, ns, "TargetMissing")) == 1, "one Event per distinct problem, not one per retry"
 
@@ -267,8 +271,7 @@ def test_conflict_on_target_patch_is_retried_on_fresh_state(world: World, tenant
     assert len(views.incidents(api, ns)) == 1
     assert not views.events(api, ns, "ActionFailed")
 
-    world.model.heal((ns, tenant.app))
-    wait_for("monitor ok", lambda: views.monitor(api, ns).get("state") == "ok", timeout=20)
+    views.heal(world, ns, tenant.app)
     api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "r1", "airlock.dev/requested-by": ALICE})
     wait_for("HPA's 4 replicas restored", lambda: views.replicas(api, ns) == 4, timeout=10)
     wait_for("selector restored", lambda: views.selector(api, ns) == {"app": tenant.app}, timeout=5)

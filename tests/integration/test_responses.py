@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 TARGET = "chatbot-v7"
 ACT_WITHIN = 6.0  # one scrape + one monitor interval + slack
-SETTLE = 1.5  # a few more evaluations, during which nothing may happen
+SETTLE = 1.2  # more than one more evaluation (1 s interval), during which nothing may happen
 
 
 def _setup(world: World, tenant: Tenant, severity: str, severities: dict[str, Any]) -> None:
@@ -113,9 +113,7 @@ def test_escalate_waits_for_a_responders_approval(world: World, tenant: Tenant) 
     _untouched(world, tenant)
 
     name = incident["metadata"]["name"]
-    world.api.annotate(
-        "AIIncident", ns, name, {"airlock.dev/approve": "go", "airlock.dev/requested-by": ALICE}
-    )
+    world.api.annotate("AIIncident", ns, name, {"airlock.dev/approve": "go", "airlock.dev/requested-by": ALICE})
 
     status = checks.wait_phase(world, ns, "Contained", timeout=3)
     target = world.api.get("Deployment", ns, TARGET) or {}
@@ -129,7 +127,8 @@ def test_escalate_waits_for_a_responders_approval(world: World, tenant: Tenant) 
     assert incident["status"]["phase"] == "Contained"
     timeline = incident["status"]["timeline"]
     approved = [e for e in timeline if e["type"] == "Approved"]
-    assert approved and approved[0]["by"] == ALICE, timeline
+    assert approved, timeline
+    assert approved[0]["by"] == ALICE
     assert checks.timeline(incident).index("Approved") < checks.timeline(incident).index("Contained")
     assert "Approved" in checks.reasons(world, ns)
 
@@ -143,7 +142,7 @@ def test_escalate_without_acknowledgement_climbs_to_shutdown(world: World, tenan
 
     incident = checks.wait_incident(world, ns, timeout=ACT_WITHIN, severity="SEV2")
     name = incident["metadata"]["name"]
-    assert checks.phase(world, ns) == "Degraded"
+    checks.wait_phase(world, ns, "Degraded", timeout=2)  # paged; the status follows the incident
     # Nobody acknowledges: after 3 s SEV2 becomes SEV1, whose response is shutdown.
     checks.wait_incident(world, ns, timeout=3 + 2, severity="SEV1")
     status = checks.wait_phase(world, ns, "ShutDown", timeout=2)
@@ -155,7 +154,8 @@ def test_escalate_without_acknowledgement_climbs_to_shutdown(world: World, tenan
     assert incident["status"]["phase"] == "Contained"
     assert checks.timeline(incident)[:3] == ["Detected", "SeverityRaised", "Contained"]
     raised = incident["status"]["timeline"][1]
-    assert "SEV2 → SEV1" in raised["message"] and "not acknowledged" in raised["message"]
+    assert "SEV2 → SEV1" in raised["message"]
+    assert "not acknowledged" in raised["message"]
     assert "SeverityRaised" in checks.reasons(world, ns)
 
 
@@ -170,9 +170,7 @@ def test_escalate_acknowledged_in_time_does_not_climb(world: World, tenant: Tena
     incident = checks.wait_incident(world, ns, timeout=ACT_WITHIN, severity="SEV2")
     seen = time.monotonic()  # detection happened before this
     name = incident["metadata"]["name"]
-    world.api.annotate(
-        "AIIncident", ns, name, {"airlock.dev/acknowledge": "on it", "airlock.dev/requested-by": ALICE}
-    )
+    world.api.annotate("AIIncident", ns, name, {"airlock.dev/acknowledge": "on it", "airlock.dev/requested-by": ALICE})
     acked = wait_for(
         "acknowledgedAt",
         lambda: (i := world.api.get("AIIncident", ns, name) or {}).get("status", {}).get("acknowledgedAt") and i,

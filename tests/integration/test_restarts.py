@@ -104,8 +104,7 @@ def _contained(world: World, tenant: Tenant) -> dict[str, Any]:
 
 def _release_restores(world: World, tenant: Tenant, value: str) -> None:
     api, ns = world.api, tenant.namespace
-    world.model.heal((ns, tenant.app))
-    wait_for("monitor ok", lambda: views.monitor(api, ns).get("state") == "ok", timeout=20)
+    views.heal(world, ns, tenant.app)
     api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": value, "airlock.dev/requested-by": ALICE})
     _restored(world, tenant, value)
 
@@ -134,7 +133,7 @@ def test_for_clock_survives_a_restart(world: World, tenant: Tenant) -> None:
     monitor = pii_monitor()
     monitor["thresholds"][0]["for"] = "8s"
     _setup(world, tenant, monitors=[monitor])
-    query = f'sum(rate(pii_detections_total{{namespace="{ns}",app="{tenant.app}"}}[3s]))'
+    query = views.pii_query(ns, tenant.app)
 
     world.model.inject((ns, tenant.app), "privacy", rate=2.0)
     wait_for("the breach in Prometheus", lambda: (world.prometheus.query_value(query) or 0.0) > 0.5, timeout=15)
@@ -253,8 +252,7 @@ def test_kill_9_during_containment_and_release(
         _release_restores(world, tenant, "r1")
         return
     hook = crash(RELEASE_CRASHES[release_crash](tenant))
-    world.model.heal((ns, tenant.app))
-    wait_for("monitor ok", lambda: views.monitor(api, ns).get("state") == "ok", timeout=20)
+    views.heal(world, ns, tenant.app)
     api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "r1", "airlock.dev/requested-by": ALICE})
     _restart_after(world, hook)
     _restored(world, tenant, "r1")
@@ -274,8 +272,8 @@ def test_recreated_system_adopts_containment_from_target(
     wait_for("AISystem gone", lambda: api.get("AISystem", ns, "chatbot") is None, timeout=5)
     if not breach_at_recreate:
         world.model.heal((ns, tenant.app))
-        query = f'sum(rate(pii_detections_total{{namespace="{ns}",app="{tenant.app}"}}[3s]))'
-        wait_for("the leak over in Prometheus", lambda: world.prometheus.query_value(query) == 0.0, timeout=15)
+        query = views.pii_query(ns, tenant.app)
+        wait_for("the leak over in Prometheus", lambda: not world.prometheus.query_value(query), timeout=15)
     else:
         time.sleep(2.5)
     assert views.replicas(api, ns) == 0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any
 
-from tests.integration.world import Api
+from tests.integration.conftest import World
+from tests.integration.world import Api, wait_for
 
 SYSTEM_LABEL = "airlock.dev/system"
 SAVED_STATE = "airlock.dev/saved-state"
@@ -78,3 +80,27 @@ def incidents(api: Api, namespace: str, system: str = "chatbot") -> list[dict[st
 def timestamp(value: str) -> float:
     """Epoch seconds of an RFC 3339 timestamp as written in status."""
     return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def pii_query(namespace: str, app: str) -> str:
+    return f'sum(rate(pii_detections_total{{namespace="{namespace}",app="{app}"}}[3s]))'
+
+
+def heal(world: World, namespace: str, app: str, name: str = "chatbot") -> None:
+    """Stop the leak, and wait until the operator has *evaluated* the monitor as ok since.
+
+    A monitor state read from status just after an operator restart may predate the
+    breach (the crash lost that write), so "state ok" alone proves nothing.
+    """
+    world.model.heal((namespace, app))
+    query = pii_query(namespace, app)
+    wait_for("the leak over in Prometheus", lambda: not world.prometheus.query_value(query), timeout=15)
+    over = time.time()
+    wait_for(
+        "monitor evaluated ok after the leak ended",
+        lambda: (
+            (mon := monitor(world.api, namespace, name)).get("state") == "ok"
+            and timestamp(mon.get("lastEvaluated") or "1970-01-01T00:00:00Z") > over
+        ),
+        timeout=10,
+    )

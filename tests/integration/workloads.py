@@ -143,6 +143,4 @@ def monitor(
 
 def fairness_monitor(severity: str = "SEV1", below: float = 0.8) -> dict[str, Any]:
     """The four-fifths rule on the model's outcome-rate ratio."""
-    return monitor(
-        "fairness", "fairness", f"min(fairness_disparity_ratio{{{SELECT}}})", [(severity, "<", below)]
-    )
+    return monitor("fairness", "fairness", f"min(fairness_disparity_ratio{{{SELECT}}})", [(severity, "<", below)])

@@ -236,6 +236,11 @@ class Engine:
             status.provider_error_since = (status.provider_error_since or now) if all_error else None
 
         incident = self._open_incident(entry, status)
+        if incident is None and status.incident and (entry.namespace, status.incident) not in self.incidents:
+            # Just after a restart the incident's watch event may not have arrived yet.
+            incident = await self._fetch_incident(entry, status.incident)
+        if not entry.adoption_checked:
+            incident = await self._adopt(entry, status, incident, now)
         annotations = entry.annotations
         caller = self._caller(annotations)
 
@@ -312,6 +317,12 @@ class Engine:
             )
         ):
             phase = Phase.SHUT_DOWN if Action.SCALE_TO_ZERO in status.containment.actions else Phase.CONTAINED
+        elif phase in (Phase.CONTAINED, Phase.SHUT_DOWN) and not (
+            status.containment is not None and status.containment.active and status.containment.actions
+        ):
+            # Decided, but nothing took effect (target missing, every action failed): never claim
+            # a model is contained while it may still be serving.
+            phase = Phase.DEGRADED
         status.phase = phase
         status.severity = decision.severity if decision.severity else None
         if manual:
@@ -327,6 +338,50 @@ class Engine:
             return None
         incident = self.incidents.get((entry.namespace, status.incident))
         return incident if incidents.is_open(incident) else None
+
+    async def _fetch_incident(self, entry: SystemEntry, name: str) -> AIIncident | None:
+        body = await self.client.get_or_none(kube.AIINCIDENTS, entry.namespace, name)
+        if body is None:
+            return None
+        incident = AIIncident.model_validate(body)
+        self.incidents[(entry.namespace, name)] = incident
+        return incident if incidents.is_open(incident) else None
+
+    async def _adopt(
+        self, entry: SystemEntry, status: AISystemStatus, incident: AIIncident | None, now: datetime.datetime
+    ) -> AIIncident | None:
+        """Once per loaded system: a containment the target records but the status does not is ours.
+
+        The status is lost when the AISystem is re-created (GitOps) or a crash beat the
+        status write.  Whether or not the breach is still on, the target stays contained
+        until a responder releases it, and the release restores the target's saved state.
+        """
+        plan = entry.plan
+        assert plan is not None
+        if plan.dry_run or (status.containment is not None and status.containment.active):
+            entry.adoption_checked = True
+            return incident
+        resource = kube.TARGETS[plan.spec.target.kind.value]
+        target = await self.client.get_or_none(resource, entry.namespace, plan.spec.target.name)
+        entry.adoption_checked = True
+        annotations = ((target or {}).get("metadata") or {}).get("annotations") or {}
+        saved = domain_containment.saved_from_annotations(annotations)
+        if annotations.get(keys.CONTAINED_BY) != entry.name or not saved:
+            return incident
+        status.containment = Containment(
+            active=True,
+            actions=targets.actions_from_saved(saved),
+            since=now,
+            by="airlock",
+            reason="adopted from the target's airlock.dev/saved-state",
+            saved=saved,
+        )
+        log.warning("containment.adopted", namespace=entry.namespace, name=entry.name, saved=saved)
+        if incident is None:
+            incident = await incidents.find_open(self.client, entry.namespace, entry.name)
+            if incident is not None:
+                self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+        return incident
 
     def _incident_view(self, incident: AIIncident | None) -> OpenIncident | None:
         if incident is None or incident.status is None or not incidents.is_open(incident):
@@ -570,6 +625,19 @@ class Engine:
         if not new and not undone:
             if current is not None and manual != current.manual and active:
                 current.manual = manual
+            if active and incident is not None and incident.status is not None and incident.status.contained_at is None:
+                # In effect on the target but not on the record (a crash between the two): record it now.
+                # When exactly it took effect is unknown, so no time-to-contain is claimed.
+                incident.status.contained_at = now
+                incident.status.phase = IncidentPhase.CONTAINED
+                for action in applied:
+                    incident.status.actions.append(ActionRecord(action=action, at=now, result="found applied"))
+                what = ", ".join(a.value for a in applied)
+                incidents.note(
+                    incident, now, "Contained", f"{what} found in effect on {spec.target.kind.value} {spec.target.name}"
+                )
+                incident = await incidents.write_status(self.client, incident)
+                self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
             return incident
         saved = domain_containment.save(new, observed, base_saved)
         outcome = await targets.contain(self.client, entry.namespace, entry.name, spec, new + undone, observed, saved)
@@ -823,7 +891,7 @@ class Engine:
                 now,
             )
         containment = status.containment
-        if containment is not None and containment.active:
+        if containment is not None and containment.active and containment.actions:  # not if every action failed
             conds = conditions.set_condition(
                 conds,
                 conditions.CONTAINED,

@@ -57,10 +57,12 @@ class Scheduler:
         while True:
             started = time.monotonic()
             try:
-                await self.cycle()
+                sent = await self.cycle()
             except Exception:  # the loop must survive anything a cycle throws
                 log.exception("scheduler.cycle_failed")
-            m.EVALUATION_DURATION.observe(time.monotonic() - started)
+                sent = 0
+            if sent:
+                m.EVALUATION_DURATION.observe(time.monotonic() - started)
             await self._sleep()
 
     async def _sleep(self) -> None:

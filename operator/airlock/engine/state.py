@@ -31,6 +31,8 @@ class SystemEntry:
     written: dict[str, Any] | None = None
     written_at: datetime.datetime | None = None
     target_missing: str | None = None
+    # Whether the target was checked for a containment this entry's status does not know (see Engine._adopt).
+    adoption_checked: bool = False
 
     @property
     def key(self) -> tuple[str, str]:

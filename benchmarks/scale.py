@@ -1,0 +1,169 @@
+"""Scale (SPEC §6): 1,000 AISystems × 3 shared monitors at 15 s on one operator replica.
+
+Measures, after every system has been evaluated once:
+* overruns: ``airlock_evaluation_overruns_total`` (a cycle starting > 1 s after its due time);
+* Prometheus queries per interval (``airlock_provider_queries_total``): must stay 3 —
+  one vector query per shared monitor — whatever the number of systems;
+* the operator's peak RSS (``/proc/PID/status`` VmRSS, sampled every second): target ≤ 300 MiB;
+* evaluation cycle durations (``airlock_evaluation_cycle_seconds``).
+
+    python benchmarks/scale.py [--systems 1000] [--duration 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from airlock.sandbox.world import World, running_world, wait_for
+
+MATCH = {"namespace": "{{ namespace }}", "app": "{{ params.app }}"}
+POLICY: dict[str, Any] = {
+    "apiVersion": "airlock.dev/v1alpha1",
+    "kind": "ContainmentPolicy",
+    "metadata": {"name": "scale-chatbot"},
+    "spec": {
+        "monitors": [
+            {
+                "name": "error-burst",
+                "failureMode": "sudden",
+                "query": 'sum by (namespace, app) (rate(model_requests_total{code="500"}[1m])) '
+                "/ sum by (namespace, app) (rate(model_requests_total[1m]))",
+                "match": MATCH,
+                "interval": "15s",
+                "noData": "ok",
+                "thresholds": [{"severity": "SEV2", "op": ">", "value": 0.2}],
+            },
+            {
+                "name": "pii-leak",
+                "failureMode": "privacy",
+                "query": "sum by (namespace, app) (rate(pii_detections_total[1m]))",
+                "match": MATCH,
+                "interval": "15s",
+                "thresholds": [{"severity": "SEV1", "op": ">", "value": 0.5}],
+            },
+            {
+                "name": "harmful-output",
+                "failureMode": "safety",
+                "query": "sum by (namespace, app) (rate(harmful_output_total[1m])) "
+                "/ sum by (namespace, app) (rate(answer_total[1m]))",
+                "match": MATCH,
+                "interval": "15s",
+                "thresholds": [{"severity": "SEV1", "op": ">", "value": 0.05}],
+            },
+        ],
+        "severities": {
+            "SEV1": {"response": "shutdown", "actions": ["scaleToZero"]},
+            "SEV2": {"response": "escalate", "actions": ["pauseRollout"], "ackWithin": "15m"},
+        },
+    },
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _metrics(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        match = re.match(r"^(airlock_[a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", line)
+        if match:
+            values[match.group(1)] = float(match.group(2))
+    return values
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _system(n: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "airlock.dev/v1alpha1",
+        "kind": "AISystem",
+        "metadata": {"name": f"bot{n}", "namespace": f"team{n % 50}"},
+        "spec": {
+            "policyRef": {"name": "scale-chatbot"},
+            "target": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"bot{n}"},
+            "params": {"app": f"bot{n}"},
+        },
+    }
+
+
+def _evaluated(world: World, count: int) -> int:
+    items = world.api.list("AISystem")
+    return sum(1 for i in items if (i.get("status") or {}).get("phase") == "Healthy") if len(items) >= count else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--systems", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    port = _free_port()
+    with (
+        tempfile.TemporaryDirectory(prefix="airlock-scale-") as tmp,
+        running_world(Path(tmp), ["--metrics-port", str(port), "--status-refresh", "60"]) as world,
+    ):
+        assert world.operator.process is not None
+        pid = world.operator.process.pid
+        for n in range(args.systems):
+            world.model.add_app(f"team{n % 50}", f"bot{n}")
+        world.api.apply(POLICY)
+        started = time.monotonic()
+        for n in range(args.systems):
+            world.api.create(_system(n))
+        created = time.monotonic() - started
+        wait_for(
+            f"{args.systems} systems Healthy",
+            lambda: _evaluated(world, args.systems) >= args.systems,
+            timeout=300,
+            interval=2.0,
+        )
+        ready = time.monotonic() - started
+        before = _metrics(port)
+        peak = 0.0
+        end = time.monotonic() + args.duration
+        while time.monotonic() < end:
+            peak = max(peak, _rss_mib(pid))
+            time.sleep(1.0)
+        after = _metrics(port)
+    intervals = args.duration / 15.0
+    queries = after["airlock_provider_queries_total"] - before["airlock_provider_queries_total"]
+    overruns = after["airlock_evaluation_overruns_total"] - before["airlock_evaluation_overruns_total"]
+    cycles = after["airlock_evaluation_cycle_seconds_count"] - before["airlock_evaluation_cycle_seconds_count"]
+    cycle_sum = after["airlock_evaluation_cycle_seconds_sum"] - before["airlock_evaluation_cycle_seconds_sum"]
+    result = {
+        "systems": args.systems,
+        "monitors_per_system": 3,
+        "interval_seconds": 15,
+        "create_seconds": round(created, 1),
+        "all_evaluated_seconds": round(ready, 1),
+        "measured_seconds": args.duration,
+        "overruns": overruns,
+        "prometheus_queries_per_interval": round(queries / intervals, 2),
+        "peak_rss_mib": round(peak, 1),
+        "mean_cycle_seconds": round(cycle_sum / cycles, 4) if cycles else None,
+    }
+    print(json.dumps(result, indent=2))
+    ok = overruns == 0 and peak <= 300 and result["prometheus_queries_per_interval"] <= 3.5
+    print("PASS" if ok else "FAIL: a target was missed", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
