@@ -296,15 +296,6 @@ class Containment(StatusModel):
     failed: list[str] = Field(default_factory=list, description="Actions that could not be applied, with why.")
 
 
-class WouldContain(StatusModel):
-    """dryRun: what enforce mode would have done."""
-
-    actions: list[Action] = Field(default_factory=list, description="The actions enforce mode would have applied.")
-    severity: Severity | None = Field(default=None, description="The severity that would have contained.")
-    reason: str | None = Field(default=None, description="Why it would have contained.")
-    at: Timestamp | None = Field(default=None, description="When it would have contained.")
-
-
 class AISystemStatus(StatusModel):
     """What airlock observed and did: written by the operator, never by hand."""
 
@@ -318,8 +309,10 @@ class AISystemStatus(StatusModel):
         default_factory=list, description="The last evaluation of every monitor.", json_schema_extra=LIST_MAP_BY_NAME
     )
     containment: Containment | None = Field(default=None, description="What airlock did to the workload.")
-    would_contain: WouldContain | None = Field(
-        default=None, alias="wouldContain", description="dryRun only: what enforce mode would have done."
+    would_contain: list[Action] | None = Field(
+        default=None,
+        alias="wouldContain",
+        description="dryRun only: the actions enforce mode would have applied now (severity and reason: see severity and the Ready condition).",
     )
     last_handled_release: str | None = Field(
         default=None,

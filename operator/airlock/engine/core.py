@@ -30,7 +30,6 @@ from airlock.api.aisystem import (
     MonitorState,
     MonitorStatus,
     Phase,
-    WouldContain,
 )
 from airlock.api.common import Action, FailureMode, Severity, Verb
 from airlock.api.incident import ActionRecord, AIIncident, IncidentPhase, Trigger, TriggerType
@@ -288,16 +287,15 @@ class Engine:
 
         # 7. Containment.
         if plan.dry_run:
-            status.would_contain = (
-                WouldContain(
-                    actions=list(decision.would_contain),
-                    severity=decision.severity,
-                    reason=decision.reason,
-                    at=(status.would_contain.at if status.would_contain and status.would_contain.actions else now),
+            would = list(decision.would_contain)
+            if would and would != status.would_contain:
+                await self.client.event(
+                    entry.ref(),
+                    "Warning",
+                    "WouldContain",
+                    f"dryRun: enforce mode would apply {', '.join(a.value for a in would)} now: {decision.reason}",
                 )
-                if decision.would_contain
-                else None
-            )
+            status.would_contain = would or None
         elif desired or (status.containment is not None and status.containment.active):
             incident = await self._enforce(entry, status, incident, desired, decision, manual, caller, now)
         else:
