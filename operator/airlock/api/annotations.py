@@ -7,6 +7,8 @@ SHUTDOWN = "airlock.dev/shutdown"
 RELEASE = "airlock.dev/release"
 DRILL = "airlock.dev/drill"
 REQUESTED_BY = "airlock.dev/requested-by"
+# Groups of whoever set the control annotation, comma-separated (stamped with REQUESTED_BY).
+REQUESTED_BY_GROUPS = "airlock.dev/requested-by-groups"
 
 # On an AIIncident.
 ACKNOWLEDGE = "airlock.dev/acknowledge"
@@ -23,3 +25,5 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
 SYSTEM_CONTROL = (SHUTDOWN, RELEASE, DRILL)
 INCIDENT_CONTROL = (ACKNOWLEDGE, APPROVE, POSTMORTEM)
+# Who set a control annotation: written at admission, never trusted from a client.
+IDENTITY = (REQUESTED_BY, REQUESTED_BY_GROUPS)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import importlib
 import os
 from typing import Any
 
 from airlock.adapters import logging as airlock_logging
-from airlock.adapters import metrics
+from airlock.adapters import metrics, webhook
+from airlock.domain import authority
 
 
 def register(subparsers: Any) -> None:
@@ -44,9 +47,64 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--status-refresh", type=float, default=30.0, help="seconds between value-only status updates (default 30)"
     )
+    admission = parser.add_argument_group(
+        "admission (SPEC §4)", "who may change responders; the webhook that enforces control annotations"
+    )
+    admission.add_argument(
+        "--admin-group",
+        action="append",
+        default=None,
+        help="group allowed to change responders and policyRef (repeatable; env AIRLOCK_ADMIN_GROUPS, "
+        "comma-separated; default airlock-admins)",
+    )
+    admission.add_argument(
+        "--operator-username",
+        default=None,
+        help="the operator's own identity, exempt from admission checks (env AIRLOCK_OPERATOR_USERNAME; "
+        "default system:serviceaccount:airlock-system:airlock)",
+    )
+    admission.add_argument(
+        "--webhook-port",
+        type=int,
+        default=int(os.environ.get("AIRLOCK_WEBHOOK_PORT") or 0),
+        help="serve admission webhooks on this port (env AIRLOCK_WEBHOOK_PORT; default off)",
+    )
+    admission.add_argument("--webhook-addr", default="0.0.0.0", help="listen address (default 0.0.0.0)")
+    admission.add_argument(
+        "--webhook-host",
+        default=webhook.DEFAULT_HOST,
+        help=f"the name the API server calls, put into a self-signed certificate (default {webhook.DEFAULT_HOST})",
+    )
+    admission.add_argument("--webhook-cert-file", default=None, help="TLS certificate (default: self-signed)")
+    admission.add_argument("--webhook-key-file", default=None, help="TLS private key for --webhook-cert-file")
+    admission.add_argument("--webhook-ca-dump", default=None, help="write the CA bundle the API server needs here")
+    admission.add_argument(
+        "--webhook-insecure", action="store_true", help="plain HTTP (behind a TLS-terminating proxy, or for tests)"
+    )
     parser.add_argument("--peering", default=None, help="Kopf peering name for HA (default: standalone)")
     parser.add_argument("--log-level", default=os.environ.get("AIRLOCK_LOG_LEVEL", "INFO"))
     parser.set_defaults(func=run)
+
+
+def _admin_groups(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.admin_group:
+        return tuple(args.admin_group)
+    from_env = [g.strip() for g in os.environ.get("AIRLOCK_ADMIN_GROUPS", "").split(",") if g.strip()]
+    return tuple(from_env) or (authority.DEFAULT_ADMIN_GROUP,)
+
+
+def _webhook(args: argparse.Namespace) -> webhook.WebhookConfig | None:
+    if not args.webhook_port:
+        return None
+    return webhook.WebhookConfig(
+        port=args.webhook_port,
+        addr=args.webhook_addr,
+        host=args.webhook_host,
+        cert_file=args.webhook_cert_file,
+        key_file=args.webhook_key_file,
+        ca_dump=args.webhook_ca_dump,
+        insecure=args.webhook_insecure,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.prometheus_url:
         print("airlock run: --prometheus-url (or AIRLOCK_PROMETHEUS_URL) is required")
+        return 2
+    if bool(args.webhook_cert_file) != bool(args.webhook_key_file):
+        print("airlock run: --webhook-cert-file and --webhook-key-file go together")
         return 2
     if not args.namespace and not args.all_namespaces:
         args.all_namespaces = True
@@ -73,7 +134,15 @@ def run(args: argparse.Namespace) -> int:
         kubeconfig=args.kubeconfig,
         context=args.context,
         status_refresh_seconds=args.status_refresh,
+        admin_groups=_admin_groups(args),
+        admission_webhook=_webhook(args),
     )
+    if args.operator_username:
+        config = dataclasses.replace(config, operator_username=args.operator_username)
+    if config.admission_webhook is not None:
+        # Importing registers the @kopf.on.validate/mutate handlers; Kopf refuses to
+        # start with admission handlers but no webhook server, hence only here.
+        importlib.import_module("airlock.handlers.admission")
     liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
     asyncio.run(
         kopf.operator(

@@ -1,16 +1,26 @@
 """The authority protocol (SPEC §4): who may shut down, release, drill, acknowledge, approve.
 
-One pure function decides for every path — the admission webhook, the CEL
-policy's test corpus and the operator's own re-check — so they cannot drift.
+One pure function decides for every path — the admission webhook, the
+sandbox's admission hook, the CEL policy's test corpus and the operator's own
+re-check — so they cannot drift: :func:`authorize` for one verb, :func:`admit`
+for a whole write as the API server sees it, :func:`mutate` for the identity
+annotations a write must carry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import copy
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
+from pydantic import ValidationError
+
+from airlock.api import annotations as keys
 from airlock.api.common import Verb
 from airlock.api.matrix import Responder, SubjectKind
+from airlock.domain import plan
 
 
 @dataclass(frozen=True)
@@ -61,3 +71,315 @@ def authorize(caller: Caller | None, verb: Verb, responders: Sequence[Responder]
                 return Verdict(True, f"{caller.username} is a {responder.name} responder", responder.name)
     who = ", ".join(holders(responders, verb)) or "nobody (no responder has this verb)"
     return Verdict(False, f"{caller.username} may not {verb.value}; allowed: {who}")
+
+
+# ---------------------------------------------------------------- admission
+#
+# Kubernetes RBAC cannot restrict single annotation keys, so the API server asks
+# airlock (a webhook) or evaluates airlock's CEL (a ValidatingAdmissionPolicy)
+# before it stores a change.  What follows decides such a request from the
+# request alone plus the responders in force; the Kopf webhook, the sandbox's
+# admission hook and the CEL policy's test corpus all call it.
+
+
+class Kind(StrEnum):
+    """The kinds whose writes are guarded."""
+
+    AISYSTEM = "AISystem"
+    AIINCIDENT = "AIIncident"
+    CONTAINMENT_POLICY = "ContainmentPolicy"
+
+
+# The verb each control annotation needs (SPEC §3–§4).  Setting, changing and
+# removing all count: removing airlock.dev/shutdown lifts a shutdown, which is
+# shutdown authority too.  airlock.dev/postmortem (it closes the incident) needs
+# acknowledge: whoever may acknowledge owns the incident through to its close,
+# and closing never touches the workload, which is what approve is kept for.
+CONTROL: dict[Kind, dict[str, Verb]] = {
+    Kind.AISYSTEM: {keys.SHUTDOWN: Verb.SHUTDOWN, keys.RELEASE: Verb.RELEASE, keys.DRILL: Verb.DRILL},
+    Kind.AIINCIDENT: {
+        keys.ACKNOWLEDGE: Verb.ACKNOWLEDGE,
+        keys.APPROVE: Verb.APPROVE,
+        keys.POSTMORTEM: Verb.ACKNOWLEDGE,
+    },
+    Kind.CONTAINMENT_POLICY: {},
+}
+
+DEFAULT_ADMIN_GROUP = "airlock-admins"
+DEFAULT_OPERATOR = "system:serviceaccount:airlock-system:airlock"
+
+_GUARDED_OPERATIONS = ("CREATE", "UPDATE")
+
+
+@dataclass(frozen=True)
+class AdmissionSettings:
+    """Who administers authority, and who the operator is (exempt: it is the enforcement itself)."""
+
+    admin_groups: tuple[str, ...] = (DEFAULT_ADMIN_GROUP,)
+    operator: str = DEFAULT_OPERATOR
+
+
+@dataclass(frozen=True)
+class AdmissionRequest:
+    """One write as the API server describes it: ``old`` is None on CREATE, ``new`` on DELETE."""
+
+    operation: str
+    kind: Kind
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+    caller: Caller
+
+
+class Rule(StrEnum):
+    """Which admission rule a denial comes from (the CEL policy can check some of them only)."""
+
+    IDENTITY = "identity"  # requested-by(-groups) changed without a control annotation
+    REQUESTED_BY = "requested-by"  # requested-by does not name the caller
+    GROUPS = "groups"  # requested-by-groups claims a group the caller is not in
+    VERB = "verb"  # the caller is no responder with the verb
+    ADMIN = "admin"  # responders / policyRef changed by a non-admin
+
+
+@dataclass(frozen=True)
+class Denial:
+    rule: Rule
+    message: str
+
+
+@dataclass(frozen=True)
+class AdmissionVerdict:
+    reason: str
+    denials: tuple[Denial, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return not self.denials
+
+
+def annotations_of(body: Mapping[str, Any] | None) -> dict[str, str]:
+    meta = (body or {}).get("metadata") or {}
+    return dict(meta.get("annotations") or {})
+
+
+def _spec(body: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    spec = (body or {}).get("spec")
+    return spec if isinstance(spec, Mapping) else {}
+
+
+def _changed(watched: Iterable[str], before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """Keys added, removed or given another value (an empty value is still a value)."""
+    return [k for k in watched if (k in before, before.get(k)) != (k in after, after.get(k))]
+
+
+def control_changes(kind: Kind, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[str]:
+    """The control annotations this write sets, changes or removes."""
+    return _changed(CONTROL[kind], annotations_of(old), annotations_of(new))
+
+
+def _responders_value(body: Mapping[str, Any] | None) -> Any:
+    raw = _spec(body).get("responders") or []
+    if not isinstance(raw, list):
+        return raw
+    # A list-map keyed by name (as the CRD declares it): order is not a change.
+    names = [item.get("name") if isinstance(item, Mapping) else None for item in raw]
+    if all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
+        return {n: item for n, item in zip(names, raw, strict=True)}
+    return raw
+
+
+def authority_changes(kind: Kind, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[str]:
+    """Fields that decide who holds authority and that this UPDATE changes."""
+    if old is None or new is None or kind is Kind.AIINCIDENT:
+        return []
+    fields = []
+    if _responders_value(old) != _responders_value(new):
+        fields.append("spec.responders")
+    # Pointing a system at another ContainmentPolicy swaps the policy's responders.
+    if kind is Kind.AISYSTEM and (_spec(old).get("policyRef") or None) != (_spec(new).get("policyRef") or None):
+        fields.append("spec.policyRef")
+    return fields
+
+
+def authority_basis(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The object whose responders decide: the stored one if there is one.
+
+    Nobody grants themselves authority in the request that uses it: an UPDATE
+    that edits responders and sets a control annotation is judged by the
+    responders that were there before.  A CREATE has only the new object.
+    """
+    return old if old is not None else new
+
+
+def policy_name(system: Mapping[str, Any] | None) -> str | None:
+    """The ContainmentPolicy an AISystem refers to."""
+    ref = _spec(system).get("policyRef")
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
+def incident_system(incident: Mapping[str, Any] | None) -> str | None:
+    """The AISystem (same namespace) an AIIncident belongs to."""
+    name = _spec(incident).get("system")
+    return name if isinstance(name, str) and name else None
+
+
+def inline_responders(body: Mapping[str, Any] | None) -> list[Responder]:
+    """The ``spec.responders`` of an AISystem or ContainmentPolicy; a malformed entry grants nothing."""
+    raw = _spec(body).get("responders") or []
+    found: list[Responder] = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            found.append(Responder.model_validate(item))
+        except ValidationError:
+            continue
+    return found
+
+
+def effective_responders(inline: Sequence[Responder], policy: Sequence[Responder]) -> list[Responder]:
+    """An AISystem's responders merged over its policy's, as the operator's plan merges them."""
+    return plan.merge_responders(list(policy), list(inline))
+
+
+def _name(body: Mapping[str, Any] | None) -> str:
+    meta = (body or {}).get("metadata") or {}
+    return str(meta.get("name") or "")
+
+
+def _is_admin(caller: Caller, settings: AdmissionSettings) -> bool:
+    return any(group in caller.groups for group in settings.admin_groups)
+
+
+def _identity_denials(caller: Caller, annotations: Mapping[str, str]) -> list[Denial]:
+    denials: list[Denial] = []
+    requested_by = annotations.get(keys.REQUESTED_BY)
+    if requested_by != caller.username:
+        found = "is missing" if requested_by is None else f"says {requested_by!r}"
+        denials.append(
+            Denial(
+                Rule.REQUESTED_BY,
+                f"{keys.REQUESTED_BY} {found} but the request comes from {caller.username or 'nobody'}: it must "
+                "name the caller (the airlock webhook stamps it; without the webhook, set it yourself)",
+            )
+        )
+    claimed = [g for g in annotations.get(keys.REQUESTED_BY_GROUPS, "").split(",") if g]
+    foreign = [g for g in claimed if g not in caller.groups]
+    if foreign:
+        denials.append(
+            Denial(
+                Rule.GROUPS,
+                f"{keys.REQUESTED_BY_GROUPS} claims {', '.join(foreign)}, which {caller.username} is not a member of",
+            )
+        )
+    return denials
+
+
+def needs_responders(request: AdmissionRequest) -> bool:
+    """Whether :func:`admit` will look at the responders (so the caller need not fetch them otherwise)."""
+    old = request.old if request.operation == "UPDATE" else None
+    return request.operation in _GUARDED_OPERATIONS and bool(control_changes(request.kind, old, request.new))
+
+
+def admit(request: AdmissionRequest, responders: Sequence[Responder], settings: AdmissionSettings) -> AdmissionVerdict:
+    """Decide one write to an AISystem, AIIncident or ContainmentPolicy (SPEC §4).
+
+    ``responders`` are the ones in force before the request: for an AISystem
+    those of :func:`authority_basis` merged over its policy's; for an
+    AIIncident those of its system.  A refusal says who may.
+    """
+    kind, caller = request.kind, request.caller
+    if request.operation not in _GUARDED_OPERATIONS:
+        return AdmissionVerdict(f"{request.operation} is not guarded (RBAC decides)")
+    if caller.username and caller.username == settings.operator:
+        return AdmissionVerdict("the airlock operator is exempt")
+    old = request.old if request.operation == "UPDATE" else None
+    new = request.new
+    controls = control_changes(kind, old, new)
+    denials: list[Denial] = []
+    allowed: list[str] = []
+
+    identity = _changed(keys.IDENTITY, annotations_of(old), annotations_of(new)) if CONTROL[kind] else []
+    if identity and not controls:
+        denials.append(
+            Denial(
+                Rule.IDENTITY,
+                f"{' and '.join(identity)} record who set a control annotation "
+                f"({', '.join(CONTROL[kind])}): they change only together with one",
+            )
+        )
+
+    fields = authority_changes(kind, old, new)
+    if fields:
+        if _is_admin(caller, settings):
+            allowed.append(f"{caller.username} is an admin")
+        else:
+            admins = ", ".join(f"group {g}" for g in settings.admin_groups) or "nobody"
+            denials.append(
+                Denial(
+                    Rule.ADMIN,
+                    f"{caller.username or 'nobody'} may not change {' and '.join(fields)} of {kind.value} "
+                    f"{_name(new)} (it decides who holds authority); allowed: {admins}",
+                )
+            )
+
+    if controls:
+        denials.extend(_identity_denials(caller, annotations_of(new)))
+        before, after = annotations_of(old), annotations_of(new)
+        for key in controls:
+            action = "setting" if key not in before else "removing" if key not in after else "changing"
+            verdict = authorize(caller, CONTROL[kind][key], responders)
+            if verdict.allowed:
+                allowed.append(f"{action} {key}: {verdict.reason}")
+            else:
+                denials.append(Denial(Rule.VERB, f"{action} {key}: {verdict.reason}"))
+
+    if denials:
+        return AdmissionVerdict("; ".join(d.message for d in denials), tuple(denials))
+    return AdmissionVerdict("; ".join(allowed) or "nothing that decides authority changed")
+
+
+def stamp(annotations: Mapping[str, str], caller: Caller) -> dict[str, str]:
+    """``annotations`` with who is asking, from the API server's userInfo: a client's value is overwritten."""
+    stamped = dict(annotations)
+    stamped[keys.REQUESTED_BY] = caller.username
+    stamped[keys.REQUESTED_BY_GROUPS] = ",".join(caller.groups)
+    return stamped
+
+
+def mutate(request: AdmissionRequest, settings: AdmissionSettings) -> dict[str, str | None]:
+    """The identity annotations to write (None: remove) so they tell the truth about this request.
+
+    A write that changes a control annotation is stamped with the caller; any
+    other write gets back the stored identity (or none): requested-by is never
+    taken from a client.
+    """
+    kind, caller = request.kind, request.caller
+    if request.operation not in _GUARDED_OPERATIONS or request.new is None or not CONTROL[kind]:
+        return {}
+    if caller.username and caller.username == settings.operator:
+        return {}
+    old = request.old if request.operation == "UPDATE" else None
+    before, after = annotations_of(old), annotations_of(request.new)
+    if control_changes(kind, old, request.new):
+        wanted = stamp(after, caller)
+    else:
+        wanted = dict(after)
+        for key in keys.IDENTITY:
+            if key in before:
+                wanted[key] = before[key]
+            else:
+                wanted.pop(key, None)
+    return {key: wanted.get(key) for key in _changed(keys.IDENTITY, after, wanted)}
+
+
+def with_annotations(body: Mapping[str, Any], changes: Mapping[str, str | None]) -> dict[str, Any]:
+    """A copy of ``body`` with annotation ``changes`` applied (None removes a key)."""
+    result = copy.deepcopy(dict(body))
+    metadata = result.setdefault("metadata", {})
+    annotations = dict(metadata.get("annotations") or {})
+    for key, value in changes.items():
+        if value is None:
+            annotations.pop(key, None)
+        else:
+            annotations[key] = value
+    metadata["annotations"] = annotations
+    return result

@@ -72,6 +72,11 @@ def _merge_named(base: list[_Named], overrides: list[_Named]) -> list[_Named]:
     return list(merged.values())
 
 
+def merge_responders(policy: list[Responder], inline: list[Responder]) -> list[Responder]:
+    """The responders in force: the system's inline ones replace the policy's of the same name."""
+    return _merge_named(policy, inline)
+
+
 def build_plan(
     namespace: str,
     name: str,
@@ -85,7 +90,7 @@ def build_plan(
     monitors = _merge_named(base_monitors, spec.monitors)
     severities = dict(policy.severities) if policy else {}
     severities.update(spec.severities)
-    responders = _merge_named(policy.responders if policy else [], spec.responders)
+    responders = merge_responders(policy.responders if policy else [], spec.responders)
     templates = dict(policy.templates) if policy else {}
     templates.update(spec.templates)
 

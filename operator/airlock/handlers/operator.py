@@ -13,15 +13,17 @@ import asyncio
 import contextlib
 import copy
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 import structlog
 
-from airlock.adapters import kube, kubeconfig
+from airlock.adapters import kube, kubeconfig, webhook
 from airlock.adapters.prometheus import PrometheusProvider
 from airlock.api import annotations as keys
+from airlock.domain import authority
 from airlock.engine.core import Engine, Settings
 from airlock.engine.scheduler import Scheduler
 
@@ -40,6 +42,16 @@ class OperatorConfig:
     kubeconfig: str | None = None
     context: str | None = None
     status_refresh_seconds: float = 30.0
+    # Admission (SPEC §4): who may change responders, and the operator's own identity (exempt).
+    admin_groups: tuple[str, ...] = (authority.DEFAULT_ADMIN_GROUP,)
+    operator_username: str = field(
+        default_factory=lambda: os.environ.get("AIRLOCK_OPERATOR_USERNAME") or authority.DEFAULT_OPERATOR
+    )
+    # Serve admission reviews (handlers.admission) when set.
+    admission_webhook: webhook.WebhookConfig | None = None
+
+    def admission(self) -> authority.AdmissionSettings:
+        return authority.AdmissionSettings(admin_groups=self.admin_groups, operator=self.operator_username)
 
 
 def _engine(memo: kopf.Memo) -> Engine:
@@ -73,6 +85,10 @@ async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+    if config.admission_webhook is not None:
+        # The webhook configurations are static manifests (policies/admission/): Kopf must not manage them.
+        settings.admission.server = webhook.server(config.admission_webhook)
+        settings.admission.managed = None
     cluster = kubeconfig.load(config.kubeconfig, config.context)
     client = kube.KubeClient(cluster)
     provider = PrometheusProvider(
