@@ -289,6 +289,11 @@ class Containment(StatusModel):
     reason: str | None = Field(default=None, description="Why, e.g. monitor pii-leak > 0.5 (0.8).")
     severity: Severity | None = Field(default=None, description="The severity that triggered containment.")
     manual: bool = Field(default=False, description="Held by the airlock.dev/shutdown annotation.")
+    manual_request: str | None = Field(
+        default=None,
+        alias="manualRequest",
+        description="The airlock.dev/shutdown value that was authorized (authority is checked once, when asked).",
+    )
     saved: dict[str, Any] | None = Field(
         default=None,
         description="The state the actions changed (replicas, selector, paused, ...), restored exactly on release.",

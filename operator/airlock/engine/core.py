@@ -246,7 +246,18 @@ class Engine:
         # 2. Manual shutdown: held while the annotation is present and authorized.
         shutdown_reason = annotations.get(keys.SHUTDOWN)
         manual = False
-        if shutdown_reason is not None:
+        held = status.containment
+        if (
+            shutdown_reason is not None
+            and held is not None
+            and held.active
+            and held.manual
+            and held.manual_request == shutdown_reason
+        ):
+            # Authorized when it was asked; a later control annotation by someone else
+            # (who is then the one in requested-by) must not lift it.
+            manual = True
+        elif shutdown_reason is not None:
             verdict = authority.authorize(caller, Verb.SHUTDOWN, plan.responders)
             if verdict.allowed:
                 manual = True
@@ -390,7 +401,8 @@ class Engine:
             responders = entry.plan.responders
         caller = self._caller(incident.metadata.annotations)
         ack = incident.status.acknowledged_at is not None
-        approved = (
+        # An approval on the record stays an approval, whoever annotates the incident later.
+        approved = any(e.type == "Approved" for e in incident.status.timeline) or (
             keys.APPROVE in incident.metadata.annotations
             and authority.authorize(caller, Verb.APPROVE, responders).allowed
         )
@@ -621,8 +633,11 @@ class Engine:
         fallback_selector = spec.fallback.selector if spec.fallback else None
         undone = domain_containment.reverted(applied, observed, fallback_selector)
         if not new and not undone:
-            if current is not None and manual != current.manual and active:
+            if current is not None and active and (manual != current.manual or (manual and not current.manual_request)):
                 current.manual = manual
+                current.manual_request = entry.annotations.get(keys.SHUTDOWN) if manual else None
+                if manual:
+                    current.by = caller.username if caller else current.by
             if active and incident is not None and incident.status is not None and incident.status.contained_at is None:
                 # In effect on the target but not on the record (a crash between the two): record it now.
                 # When exactly it took effect is unknown, so no time-to-contain is claimed.
@@ -641,6 +656,8 @@ class Engine:
         outcome = await targets.contain(self.client, entry.namespace, entry.name, spec, new + undone, observed, saved)
         accepted = self.clock()
         by = (caller.username if caller else None) if manual else "airlock"
+        if manual and current is not None and active and current.manual and current.by:
+            by = current.by  # whoever authorized the shutdown, not whoever annotated last
         reason = (
             f"manual shutdown by {by}: {entry.annotations.get(keys.SHUTDOWN)}"
             if manual and not decision.contain
@@ -658,6 +675,7 @@ class Engine:
             reason=reason if first or new else (current.reason if current else reason),
             severity=Severity.SEV1 if manual else decision.containment_severity,
             manual=manual,
+            manual_request=entry.annotations.get(keys.SHUTDOWN) if manual else None,
             saved=saved,
             failed=[f"{a.value}: {why}" for a, why in outcome.failed.items()],
         )

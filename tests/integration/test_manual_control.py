@@ -1,0 +1,96 @@
+"""Manual control through annotations, and the operator's own authority re-check (SPEC §3–§4).
+
+The sandbox runs without the admission webhook here, so these tests show the
+defense in depth: whatever reaches the object, the operator acts only for
+responders with the verb, and keeps a shutdown authorized when it was asked.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.integration import checks
+from tests.integration.conftest import Tenant, World
+from tests.integration.systems import ALICE, chatbot
+from tests.integration.world import deployment, service, wait_for
+
+pytestmark = pytest.mark.integration
+BOB = "bob@example.com"  # a responder who may only run drills
+MALLORY = "mallory@example.com"  # not a responder at all
+
+
+def _setup(world: World, tenant: Tenant) -> None:
+    api = world.api
+    api.create(deployment(tenant.namespace, "chatbot-v7", tenant.app, replicas=3))
+    api.create(service(tenant.namespace, "chatbot", {"app": tenant.app}))
+    system = chatbot(tenant.namespace, tenant.app)
+    system["spec"]["responders"].append(
+        {"name": "drill-runner", "subjects": [{"kind": "User", "name": BOB}], "may": ["drill"]}
+    )
+    api.create(system)
+    checks.wait_phase(world, tenant.namespace, "Healthy", timeout=20)
+
+
+def test_shutdown_held_regardless_of_metrics_and_lifted_by_removal(world: World, tenant: Tenant) -> None:
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant)
+    api.annotate(
+        "AISystem", ns, "chatbot", {"airlock.dev/shutdown": "PII in answers", "airlock.dev/requested-by": ALICE}
+    )
+    wait_for("replicas 0", lambda: checks.replicas(world, "Deployment", ns, "chatbot-v7") == 0, timeout=5)
+    status = checks.wait_phase(world, ns, "ShutDown", timeout=5)
+    assert status["containment"]["manual"] is True
+    assert status["containment"]["by"] == ALICE
+    assert status["severity"] == "SEV1"
+    incident = checks.wait_incident(world, ns, timeout=5, severity="SEV1")
+    assert incident["spec"]["trigger"]["type"] == "manual"
+    assert incident["spec"]["trigger"]["by"] == ALICE
+    assert (api.get("Service", ns, "chatbot") or {})["spec"]["selector"] == {"app": f"{tenant.app}-fallback"}
+
+    # Someone with another verb annotates later: the shutdown stays, and it stays Alice's.
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/drill": "tabletop-1", "airlock.dev/requested-by": BOB})
+    time.sleep(3)  # three evaluations (1 s interval) for a wrong decision to show
+    assert checks.replicas(world, "Deployment", ns, "chatbot-v7") == 0
+    assert checks.status(world, ns)["containment"]["by"] == ALICE
+
+    # Removing the annotation lifts it and restores exactly.
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/shutdown": None, "airlock.dev/requested-by": ALICE})
+    wait_for(
+        "restored",
+        lambda: (
+            checks.replicas(world, "Deployment", ns, "chatbot-v7") == 3
+            and (api.get("Service", ns, "chatbot") or {})["spec"]["selector"] == {"app": tenant.app}
+        ),
+        timeout=5,
+    )
+    checks.wait_phase(world, ns, "Healthy", timeout=5)
+    assert (api.get("AIIncident", ns, incident["metadata"]["name"]) or {})["status"]["phase"] == "Resolved"
+
+
+def test_unauthorized_shutdown_is_ignored_with_an_event(world: World, tenant: Tenant) -> None:
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant)
+    versions = checks.versions(world, "deployments", ns, "chatbot-v7")
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/shutdown": "I think", "airlock.dev/requested-by": MALLORY})
+    event = wait_for(
+        "UnauthorizedRequest Event",
+        lambda: [e for e in api.events(ns, "chatbot") if e["reason"] == "UnauthorizedRequest"],
+        timeout=5,
+    )[0]
+    assert MALLORY in event["message"]
+    assert "alice@example.com" in event["message"]  # names who may
+    assert event["type"] == "Warning"
+    assert checks.phase(world, ns) == "Healthy"
+    assert checks.versions(world, "deployments", ns, "chatbot-v7") == versions
+    assert checks.incidents(world, ns) == []
+
+    # A drill-only responder may not shut down either.
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/shutdown": "drill person", "airlock.dev/requested-by": BOB})
+    wait_for(
+        "second refusal",
+        lambda: any(BOB in e["message"] for e in api.events(ns, "chatbot") if e["reason"] == "UnauthorizedRequest"),
+        timeout=5,
+    )
+    assert checks.replicas(world, "Deployment", ns, "chatbot-v7") == 3
