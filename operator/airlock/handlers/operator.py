@@ -152,6 +152,12 @@ async def statefulset_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await _engine(memo).target_changed(body.metadata.namespace or "", "StatefulSet", body.metadata.name or "")
 
 
+# Served only where Argo Rollouts is installed; Kopf picks the resource up when its CRD appears.
+@kopf.on.event("argoproj.io", "v1alpha1", "rollouts", id="rollout-event", annotations={keys.CONTAINED_BY: kopf.PRESENT})
+async def rollout_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _engine(memo).target_changed(body.metadata.namespace or "", "Rollout", body.metadata.name or "")
+
+
 def _plain(body: kopf.Body) -> dict[str, Any]:
     # A detached copy: Kopf reuses its views; the engine keeps bodies around.
     return copy.deepcopy(dict(body))
