@@ -94,3 +94,33 @@ def test_unauthorized_shutdown_is_ignored_with_an_event(world: World, tenant: Te
         timeout=5,
     )
     assert checks.replicas(world, "Deployment", ns, "chatbot-v7") == 3
+
+
+def test_two_person_release(world: World, tenant: Tenant) -> None:
+    api, ns = world.api, tenant.namespace
+    api.create(deployment(ns, "chatbot-v7", tenant.app, replicas=3))
+    api.create(service(ns, "chatbot", {"app": tenant.app}))
+    system = chatbot(ns, tenant.app)
+    system["spec"]["severities"]["SEV1"]["releaseApprovals"] = 2
+    system["spec"]["responders"].append(
+        {"name": "ml-lead", "subjects": [{"kind": "User", "name": BOB}], "may": ["release"]}
+    )
+    api.create(system)
+    checks.wait_phase(world, ns, "Healthy", timeout=20)
+    world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+    checks.wait_phase(world, ns, "ShutDown", timeout=10)
+    world.model.heal((ns, tenant.app))
+    wait_for("monitor ok", lambda: checks.monitor(world, ns, "pii-leak").get("state") == "ok", timeout=15)
+
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "a1", "airlock.dev/requested-by": ALICE})
+    wait_for("first approval", lambda: "ReleaseApprovalRecorded" in checks.reasons(world, ns), timeout=5)
+    # The same person asking twice is still one person.
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "a2", "airlock.dev/requested-by": ALICE})
+    wait_for("a2 handled", lambda: checks.status(world, ns).get("lastHandledRelease") == "a2", timeout=5)
+    assert checks.replicas(world, "Deployment", ns, "chatbot-v7") == 0
+    approvals = checks.status(world, ns)["containment"]["releaseApprovals"]
+    assert [a["by"] for a in approvals] == [ALICE]
+
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "b1", "airlock.dev/requested-by": BOB})
+    wait_for("restored", lambda: checks.replicas(world, "Deployment", ns, "chatbot-v7") == 3, timeout=5)
+    checks.wait_phase(world, ns, "Healthy", timeout=5)

@@ -279,6 +279,14 @@ class MonitorStatus(StatusModel):
     message: str | None = Field(default=None, description="Why the state is error or noData.")
 
 
+class ReleaseApproval(StatusModel):
+    """One responder's release request, counted towards ``releaseApprovals``."""
+
+    by: str = Field(description="The responder's username.")
+    at: Timestamp = Field(description="When the release was asked.")
+    value: str = Field(description="The airlock.dev/release value.")
+
+
 class Containment(StatusModel):
     """What airlock did to the workload and what it must restore."""
 
@@ -299,6 +307,11 @@ class Containment(StatusModel):
         description="The state the actions changed (replicas, selector, paused, ...), restored exactly on release.",
     )
     failed: list[str] = Field(default_factory=list, description="Actions that could not be applied, with why.")
+    release_approvals: list[ReleaseApproval] = Field(
+        default_factory=list,
+        alias="releaseApprovals",
+        description="Responders who asked to release so far, when the severity needs more than one (two-person rule).",
+    )
 
 
 class AISystemStatus(StatusModel):

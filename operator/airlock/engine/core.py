@@ -30,6 +30,7 @@ from airlock.api.aisystem import (
     MonitorState,
     MonitorStatus,
     Phase,
+    ReleaseApproval,
 )
 from airlock.api.common import Action, FailureMode, Severity, Verb
 from airlock.api.incident import ActionRecord, AIIncident, IncidentPhase, Trigger, TriggerType
@@ -40,7 +41,7 @@ from airlock.domain import containment as domain_containment
 from airlock.domain import incidents as domain_incidents
 from airlock.domain.decisions import Decision, OpenIncident, Situation, decide, release_blockers
 from airlock.domain.errors import SpecError
-from airlock.domain.plan import ResolvedMonitor, build_plan
+from airlock.domain.plan import Plan, ResolvedMonitor, build_plan
 from airlock.engine import incidents, targets
 from airlock.engine.state import SystemEntry
 
@@ -779,6 +780,20 @@ class Engine:
             )
             return incident
         if containment is not None and containment.active:
+            required = self._release_approvals_required(plan, containment)
+            if who is not None and all(a.by != who for a in containment.release_approvals):
+                containment.release_approvals.append(ReleaseApproval(by=who, at=now, value=value))
+            have = len(containment.release_approvals)
+            if have < required:
+                names = ", ".join(a.by for a in containment.release_approvals)
+                why = f"{have} of {required} release approvals ({names}); another responder must also release"
+                m.RELEASES.labels("awaiting-approval").inc()
+                await self.client.event(entry.ref(), "Normal", "ReleaseApprovalRecorded", why)
+                if incident is not None and incident.status is not None:
+                    incidents.note(incident, now, "ReleaseApproved", why, who)
+                    incident = await incidents.write_status(self.client, incident)
+                    self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+                return incident
             outcome = await targets.restore(
                 self.client, entry.namespace, entry.name, plan.spec, containment.saved or {}
             )
@@ -798,6 +813,13 @@ class Engine:
         if incident is not None:
             incident = await self._resolve(entry, incident, f"released by {who}", who, now)
         return None
+
+    @staticmethod
+    def _release_approvals_required(plan: Plan, containment: Containment) -> int:
+        """The two-person rule: the strictest releaseApprovals among the severities that contained."""
+        severities = [containment.severity] if containment.severity else []
+        counts = [p.release_approvals for s in severities if (p := plan.severity_policy(s)) is not None]
+        return max(counts, default=1)
 
     async def _refuse_release(
         self, entry: SystemEntry, incident: AIIncident | None, why: str, who: str | None, now: datetime.datetime

@@ -1,0 +1,75 @@
+"""What every cluster-facing verb shares: the cluster flags, the client, and who the caller is.
+
+``--kubeconfig``/``--context``/``-n`` mean what they mean to kubectl (the
+namespace defaults to the kubeconfig context's), so ``kubectl airlock …``
+acts where ``kubectl`` would.  Who the caller is comes from the API server
+(a SelfSubjectReview), never from the kubeconfig: that is the identity the
+admission webhook stamps and the operator re-checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from airlock.adapters import kube, kubeconfig
+from airlock.domain.authority import Caller
+
+# Exit codes of the control verbs and the runbook.
+DONE = 0
+REFUSED = 1
+USAGE = 2
+TIMED_OUT = 3
+
+# SelfSubjectReview is GA (v1) since Kubernetes 1.28; v1beta1 serves 1.27.
+_REVIEW_VERSIONS = ("v1", "v1beta1")
+
+
+class CliError(Exception):
+    """A failure to report in one line and exit with ``code`` (no traceback)."""
+
+    def __init__(self, message: str, code: int = REFUSED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: KUBECONFIG, ~/.kube/config)")
+    parser.add_argument("--context", default=None, help="kubeconfig context (default: the current context)")
+    parser.add_argument(
+        "-n", "--namespace", default=None, help="namespace (default: the kubeconfig context's namespace)"
+    )
+
+
+def load(args: argparse.Namespace) -> tuple[kubeconfig.ClusterConfig, str]:
+    """The cluster configuration and the namespace to act in."""
+    try:
+        config = kubeconfig.load(args.kubeconfig, args.context)
+    except kubeconfig.ConfigError as exc:
+        raise CliError(f"cannot reach a cluster: {exc}") from None
+    return config, args.namespace or config.namespace
+
+
+def client(config: kubeconfig.ClusterConfig) -> kube.KubeClient:
+    return kube.KubeClient(config, timeout=15.0, field_manager="airlock-cli")
+
+
+async def whoami(api: kube.KubeClient) -> Caller:
+    """The caller as the API server authenticates them (``kubectl auth whoami``)."""
+    last: kube.ApiError | None = None
+    for version in _REVIEW_VERSIONS:
+        resource = kube.Resource("authentication.k8s.io", version, "selfsubjectreviews", "SelfSubjectReview", False)
+        body: dict[str, Any] = {"apiVersion": resource.api_version, "kind": "SelfSubjectReview"}
+        try:
+            review = await api.create(resource, None, body)
+        except kube.NotFound as exc:
+            last = exc
+            continue
+        except kube.ApiError as exc:
+            raise CliError(f"cannot tell who you are (SelfSubjectReview): {exc.message}") from None
+        info = (review.get("status") or {}).get("userInfo") or {}
+        username = str(info.get("username") or "")
+        if not username:
+            raise CliError("cannot tell who you are: the API server's SelfSubjectReview names no user")
+        return Caller(username=username, groups=tuple(str(g) for g in info.get("groups") or []))
+    raise CliError(f"cannot tell who you are: this API server serves no SelfSubjectReview (Kubernetes >= 1.27): {last}")
