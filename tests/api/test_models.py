@@ -153,8 +153,10 @@ def test_severity_policy_rules(policy: dict[str, Any], error: str) -> None:
 
 
 def test_severity_policy_contains() -> None:
-    assert SeverityPolicy.model_validate({"response": "contain"}).contains()
-    assert SeverityPolicy.model_validate({"response": "shutdown"}).contains()
+    assert SeverityPolicy.model_validate({"response": "contain", "actions": ["isolate"]}).contains()
+    assert SeverityPolicy.model_validate({"response": "shutdown", "actions": ["scaleToZero"]}).contains()
+    with pytest.raises(pydantic.ValidationError, match="list at least one action"):
+        SeverityPolicy.model_validate({"response": "shutdown"})
     assert not SeverityPolicy.model_validate({"response": "escalate", "actions": ["reroute"]}).contains()
 
 

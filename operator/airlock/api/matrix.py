@@ -216,6 +216,12 @@ class SeverityPolicy(Model):
             "fieldPath": ".actions",
         },
         {
+            "rule": "!(self.response in ['contain', 'shutdown']) || (has(self.actions) && size(self.actions) > 0)",
+            "message": "contain and shutdown act on the workload at once: list at least one action",
+            "fieldPath": ".actions",
+            "reason": "FieldValueRequired",
+        },
+        {
             "rule": "self.response != 'observe' || !has(self.ackWithin)",
             "message": "ackWithin needs an incident: not allowed with response observe",
             "fieldPath": ".ackWithin",
@@ -234,6 +240,11 @@ class SeverityPolicy(Model):
             raise ValueError(
                 f"actions: response {self.response.value} never touches the workload; "
                 "remove actions or use escalate/contain"
+            )
+        if self.response in (Response.CONTAIN, Response.SHUTDOWN) and not self.actions:
+            raise ValueError(
+                f"actions: response {self.response.value} acts on the workload at once; list at least one action "
+                "(or use investigate/escalate)"
             )
         if self.response is Response.OBSERVE and self.ack_within is not None:
             raise ValueError("ackWithin: not allowed with response observe (there is no incident to acknowledge)")
