@@ -66,6 +66,8 @@ async def whoami(api: kube.KubeClient) -> Caller:
             last = exc
             continue
         except kube.ApiError as exc:
+            if exc.status == 0:
+                raise CliError(f"cannot reach the API server at {api.config.server}: {exc.message}") from None
             raise CliError(f"cannot tell who you are (SelfSubjectReview): {exc.message}") from None
         info = (review.get("status") or {}).get("userInfo") or {}
         username = str(info.get("username") or "")

@@ -76,6 +76,11 @@ def _rv(obj: dict[str, Any]) -> tuple[str, int]:
     return str(when), int(version) if version.isdigit() else 0
 
 
+def _event_key(event: dict[str, Any]) -> str:
+    meta = event.get("metadata") or {}
+    return str(meta.get("uid") or meta.get("name") or "")
+
+
 @dataclass
 class Session:
     """One verb's conversation with the cluster: who is asking, where, and what was there before."""
@@ -109,13 +114,13 @@ class Session:
         return sorted(items, key=_rv)
 
     async def remember_events(self, involved: str) -> None:
-        self.seen_events = {str((e.get("metadata") or {}).get("uid") or "") for e in await self.events(involved)}
+        self.seen_events = {_event_key(e) for e in await self.events(involved)}
 
     async def new_event(self, involved: str, reasons: tuple[str, ...], prefix: str | None = None) -> str | None:
         """The message of the newest Event since :meth:`remember_events` with one of ``reasons``."""
         found = None
         for event in await self.events(involved):
-            if str((event.get("metadata") or {}).get("uid") or "") in self.seen_events:
+            if _event_key(event) in self.seen_events:
                 continue
             message = str(event.get("message") or "")
             if event.get("reason") in reasons and (prefix is None or message.startswith(prefix)):
@@ -281,7 +286,7 @@ async def shutdown(session: Session, args: argparse.Namespace) -> Outcome:
     if keys.SHUTDOWN in annotations and phase is Phase.SHUT_DOWN:
         who = annotations.get(keys.REQUESTED_BY, "unknown")
         return Outcome(
-            DONE, [f"{name} is already held shut down by {who}: {annotations[keys.SHUTDOWN]!r} (phase ShutDown)."]
+            DONE, [f'{name} is already held shut down by {who}: "{annotations[keys.SHUTDOWN]}" (phase ShutDown).']
         )
     dry_run = system.spec.mode is Mode.DRY_RUN
     if dry_run:
@@ -382,9 +387,11 @@ async def release(session: Session, args: argparse.Namespace) -> Outcome:
             lines = [f"Released in {session.elapsed()}: phase {now.phase.value if now.phase else 'unknown'}."]
             replicas = await _replicas(session, current)
             spec = current.spec
-            if replicas is not None:
+            if spec.mode is Mode.DRY_RUN:
+                lines.append("dryRun: airlock had touched nothing; undo by hand whatever you changed by hand.")
+            elif replicas is not None:
                 lines.append(f"restored   {spec.target.kind.value} {spec.target.name}: {replicas} replicas")
-            if spec.fallback is not None:
+            if spec.fallback is not None and spec.mode is not Mode.DRY_RUN:
                 service = await session.api.get_or_none(kube.SERVICES, session.namespace, spec.fallback.service)
                 selector = ((service or {}).get("spec") or {}).get("selector") or {}
                 shown = ",".join(f"{k}={v}" for k, v in selector.items())
@@ -393,6 +400,17 @@ async def release(session: Session, args: argparse.Namespace) -> Outcome:
             if line:
                 lines.append(line)
             return Outcome(DONE, lines)
+        pending = await session.new_event(name, ("ReleaseApprovalRecorded",))
+        if pending is not None:
+            # The two-person rule (releaseApprovals): this release counts, another responder's is still needed.
+            return Outcome(
+                DONE,
+                [
+                    f"Release approval recorded in {session.elapsed()}: {pending}.",
+                    f"{name} stays {now.phase.value if now.phase else 'contained'} until then: "
+                    f"kubectl airlock release {name} -n {session.namespace}",
+                ],
+            )
         message = await session.new_event(name, ("ReleaseRefused", "UnauthorizedRequest"))
         if message is None:
             refused = next((c for c in now.conditions if c.type == "ReleaseRefused"), None)

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"airlock runbook: {exc}", file=sys.stderr)
         return exc.code
     except kube.ApiError as exc:
-        print(f"airlock runbook: the API server said {exc}", file=sys.stderr)
+        said = f"cannot reach the API server: {exc.message}" if exc.status == 0 else f"the API server said {exc}"
+        print(f"airlock runbook: {said}", file=sys.stderr)
         return REFUSED
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")  # a description in UTF-8 must not kill the runbook under LANG=C

@@ -83,9 +83,6 @@ class Holders:
                 out.append(f"{kind}{'s' if len(names) > 1 else ''} {', '.join(names)}")
         return out
 
-    def describe(self) -> str:
-        return "; ".join(self.phrases()) or "nobody"
-
 
 def holders(responders: Sequence[Responder], verb: Verb) -> Holders:
     """Everyone the plan lets do ``verb`` (the same reading as :func:`airlock.domain.authority.authorize`)."""
@@ -187,6 +184,8 @@ class Runbook:
                 text += f": {containment.reason}"
             if containment.failed:
                 text += f" (FAILED: {'; '.join(containment.failed)})"
+            if containment.release_approvals:
+                text += f"; release asked by {', '.join(a.by for a in containment.release_approvals)}"
         elif status.would_contain:
             text += f" - dryRun: enforce mode would apply {', '.join(a.value for a in status.would_contain)}"
         return text
@@ -263,7 +262,7 @@ class Runbook:
         else:
             text = "no severity contains by itself"
         if approvals and self.release_approvals() > 1:
-            text += f"; the plan asks for {self.release_approvals()} different responders to release"
+            text += f"; it takes {self.release_approvals()} different responders, each running release"
         return text
 
     def reporting(self) -> list[str]:
