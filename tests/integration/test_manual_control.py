@@ -124,3 +124,22 @@ def test_two_person_release(world: World, tenant: Tenant) -> None:
     api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "b1", "airlock.dev/requested-by": BOB})
     wait_for("restored", lambda: checks.replicas(world, "Deployment", ns, "chatbot-v7") == 3, timeout=5)
     checks.wait_phase(world, ns, "Healthy", timeout=5)
+
+
+def test_acknowledge_after_the_metrics_recovered(world: World, tenant: Tenant) -> None:
+    # Contained and healed, not yet released: the incident is still someone's to own.
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant)
+    world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+    checks.wait_phase(world, ns, "ShutDown", timeout=10)
+    world.model.heal((ns, tenant.app))
+    wait_for("monitor ok", lambda: checks.monitor(world, ns, "pii-leak").get("state") == "ok", timeout=15)
+    name = checks.status(world, ns)["incident"]
+    api.annotate("AIIncident", ns, name, {"airlock.dev/acknowledge": "on it", "airlock.dev/requested-by": ALICE})
+    incident = wait_for(
+        "acknowledgedBy",
+        lambda: (i := api.get("AIIncident", ns, name) or {}).get("status", {}).get("acknowledgedBy") and i,
+        timeout=5,
+    )
+    assert incident["status"]["acknowledgedBy"] == ALICE
+    assert "Acknowledged" in checks.timeline(incident)

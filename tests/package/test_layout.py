@@ -40,3 +40,17 @@ def test_console_scripts_exist() -> None:
     result = subprocess.run([str(bindir / "kubectl-airlock"), "--help"], capture_output=True, text=True, check=True)
     assert "run" in result.stdout
     assert "crds" in result.stdout
+
+
+def test_cli_default_webhook_host_matches_the_adapter() -> None:
+    from airlock.adapters import webhook
+    from airlock.cli import run
+
+    assert run.WEBHOOK_HOST == webhook.DEFAULT_HOST
+
+
+def test_cli_verbs_do_not_import_kopf() -> None:
+    # Every `airlock` command pays for what the CLI imports; kopf is for `airlock run` only.
+    code = "import sys, airlock.cli.main as m; m.build_parser(); print('kopf' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

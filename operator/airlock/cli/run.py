@@ -7,11 +7,17 @@ import asyncio
 import dataclasses
 import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airlock.adapters import logging as airlock_logging
-from airlock.adapters import metrics, webhook
+from airlock.adapters import metrics
 from airlock.domain import authority
+
+if TYPE_CHECKING:
+    from airlock.adapters.webhook import WebhookConfig
+
+# Kept in step with airlock.adapters.webhook.DEFAULT_HOST (a test checks it) without importing kopf.
+WEBHOOK_HOST = "airlock-webhook.airlock-system.svc"
 
 
 def register(subparsers: Any) -> None:
@@ -72,8 +78,8 @@ def register(subparsers: Any) -> None:
     admission.add_argument("--webhook-addr", default="0.0.0.0", help="listen address (default 0.0.0.0)")
     admission.add_argument(
         "--webhook-host",
-        default=webhook.DEFAULT_HOST,
-        help=f"the name the API server calls, put into a self-signed certificate (default {webhook.DEFAULT_HOST})",
+        default=WEBHOOK_HOST,
+        help=f"the name the API server calls, put into a self-signed certificate (default {WEBHOOK_HOST})",
     )
     admission.add_argument("--webhook-cert-file", default=None, help="TLS certificate (default: self-signed)")
     admission.add_argument("--webhook-key-file", default=None, help="TLS private key for --webhook-cert-file")
@@ -93,9 +99,12 @@ def _admin_groups(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(from_env) or (authority.DEFAULT_ADMIN_GROUP,)
 
 
-def _webhook(args: argparse.Namespace) -> webhook.WebhookConfig | None:
+def _webhook(args: argparse.Namespace) -> WebhookConfig | None:
     if not args.webhook_port:
         return None
+    # Imported here: kopf and cryptography cost ~0.8 s, which every other verb should not pay.
+    from airlock.adapters import webhook
+
     return webhook.WebhookConfig(
         port=args.webhook_port,
         addr=args.webhook_addr,

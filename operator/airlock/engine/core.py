@@ -241,6 +241,11 @@ class Engine:
             incident = await self._fetch_incident(entry, status.incident)
         if not entry.adoption_checked:
             incident = await self._adopt(entry, status, incident, now)
+        if incident is not None:
+            # Acknowledgements and approvals count whatever the metrics say now
+            # (a healed but still contained system still has an incident to own).
+            incident = await self._acknowledge(entry, incident, now)
+            incident = await self._record_approval(entry, incident, now)
         annotations = entry.annotations
         caller = self._caller(annotations)
 
