@@ -1,0 +1,475 @@
+"""The Helm chart ``charts/airlock``, rendered offline (helm-python-sdk: Helm's Go SDK, no binary, no cluster).
+
+Every rendered object of a Kubernetes API group is validated against the OpenAPI
+schemas of the two newest Kubernetes versions ``kubernetes-validate`` knows; the
+promises the chart makes (least-privilege RBAC, the restricted Pod Security
+profile, one operator replica, admission manifests identical to
+``policies/admission/``) are asserted on the rendered objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import datetime
+import functools
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import kubernetes_validate.utils
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from airlock.cli import run as run_cli
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "airlock"
+ADMISSION = ROOT / "policies" / "admission"
+URL = "http://prometheus-operated.monitoring:9090"
+# The newest two Kubernetes minor versions kubernetes-validate has schemas for.
+KUBE_VERSIONS = sorted(set(kubernetes_validate.utils.all_versions()), key=lambda v: tuple(map(int, v.split("."))))[-2:]
+# Custom resources of other projects: no schema in kubernetes-validate; checked by shape below.
+FOREIGN_GROUPS = {"monitoring.coreos.com", "cert-manager.io"}
+ALL_ON: dict[str, Any] = {
+    "prometheus": {"url": URL},
+    "responderGroups": ["oncall-ml", "incident-commanders"],
+    "adminGroups": ["platform-admins", "security"],
+    "admissionPolicy": {"enabled": True},
+    "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "prometheusRule": {"enabled": True},
+    "networkPolicy": {"enabled": True, "metricsFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]},
+    "webhook": {"certManager": {"enabled": True}},
+}
+# (release name, namespace, values)
+VALUE_SETS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "default": ("airlock", "airlock-system", {"prometheus": {"url": URL}}),
+    "namespaced": (
+        "airlock",
+        "airlock-system",
+        {"prometheus": {"url": URL}, "watchNamespaces": ["ml-prod", "ml-staging"]},
+    ),
+    "cert-manager": (
+        "airlock",
+        "airlock-system",
+        {
+            "prometheus": {"url": URL},
+            "webhook": {"certManager": {"enabled": True, "issuerRef": {"kind": "ClusterIssuer", "name": "ca"}}},
+        },
+    ),
+    "no-webhook": ("airlock", "airlock-system", {"prometheus": {"url": URL}, "webhook": {"enabled": False}}),
+    "all-on": ("airlock", "airlock-system", ALL_ON),
+    "other-release-and-namespace": ("prod", "ops", {**ALL_ON, "webhook": {"certManager": {"enabled": False}}}),
+}
+
+
+@functools.cache
+def chart() -> helm.Chart:
+    return helm.Chart.load(CHART)
+
+
+@functools.cache
+def _render(case: str) -> tuple[tuple[str, str], ...]:
+    release, namespace, values = VALUE_SETS[case]
+    manifests = chart().render(values, name=release, namespace=namespace, is_install=True)
+    return tuple(sorted(manifests.items()))
+
+
+def render(case: str) -> dict[str, str]:
+    return dict(_render(case))
+
+
+@functools.cache
+def objects(case: str) -> list[dict[str, Any]]:
+    # Cached: callers must not modify what they get (copy first).
+    found: list[dict[str, Any]] = []
+    for path, text in render(case).items():
+        if path.endswith(".yaml"):
+            found.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return found
+
+
+def of_kind(case: str, kind: str) -> list[dict[str, Any]]:
+    return [obj for obj in objects(case) if obj["kind"] == kind]
+
+
+def one(case: str, kind: str, name: str | None = None) -> dict[str, Any]:
+    matches = [obj for obj in of_kind(case, kind) if name is None or obj["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{case}: {len(matches)} {kind} {name or ''}"
+    return matches[0]
+
+
+def container(case: str) -> dict[str, Any]:
+    spec: dict[str, Any] = one(case, "Deployment")["spec"]["template"]["spec"]
+    assert len(spec["containers"]) == 1
+    found: dict[str, Any] = spec["containers"][0]
+    return found
+
+
+def rbac_rules(case: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for obj in objects(case):
+        if obj["kind"] in ("Role", "ClusterRole"):
+            for rule in obj["rules"]:
+                yield obj, rule
+
+
+def permissions(case: str, role_kind: str, name: str) -> set[tuple[str, str, str]]:
+    found = set()
+    for obj, rule in rbac_rules(case):
+        if obj["kind"] == role_kind and obj["metadata"]["name"] == name:
+            found |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    return found
+
+
+def parsed_args(case: str) -> argparse.Namespace:
+    # The flags the chart passes, read by the real `airlock run` parser.
+    parser = argparse.ArgumentParser()
+    run_cli.register(parser.add_subparsers())
+    return parser.parse_args(["run", *container(case)["args"]])
+
+
+@pytest.mark.parametrize("case", VALUE_SETS)
+def test_lint_is_clean(case: str) -> None:
+    _, namespace, values = VALUE_SETS[case]
+    report = helm.lint(CHART, values, strict=True, namespace=namespace)
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("version", KUBE_VERSIONS)
+@pytest.mark.parametrize("case", VALUE_SETS)
+def test_every_kubernetes_object_is_valid(case: str, version: str) -> None:
+    checked = 0
+    for obj in objects(case):
+        if obj["apiVersion"].split("/")[0] in FOREIGN_GROUPS:
+            continue
+        kubernetes_validate.validate(obj, version, strict=True)
+        checked += 1
+    assert checked >= 8
+
+
+@pytest.mark.parametrize("case", VALUE_SETS)
+def test_every_object_is_namespaced_to_the_release_or_cluster_scoped(case: str) -> None:
+    _, namespace, values = VALUE_SETS[case]
+    allowed = {namespace, *values.get("watchNamespaces", [])}
+    for obj in objects(case):
+        assert obj["metadata"].get("namespace", namespace) in allowed
+
+
+def test_missing_prometheus_url_is_refused_by_the_schema() -> None:
+    with pytest.raises(helm.HelmValuesError, match="prometheus"):
+        chart().validate_schema({})
+    with pytest.raises(helm.HelmError):
+        chart().render({}, name="airlock", namespace="airlock-system")
+    with pytest.raises(helm.HelmValuesError):
+        chart().validate_schema({"prometheus": {"url": "prometheus:9090"}})  # no scheme
+    chart().validate_schema({"prometheus": {"url": URL}})
+
+
+@pytest.mark.parametrize("case", VALUE_SETS)
+def test_no_wildcards_in_rbac(case: str) -> None:
+    rules = list(rbac_rules(case))
+    assert rules
+    for obj, rule in rules:
+        for key in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+            assert "*" not in rule.get(key, []), (obj["metadata"]["name"], rule)
+            assert not any("*" in item for item in rule.get(key, []) if item), (obj["metadata"]["name"], rule)
+
+
+OPERATOR_PERMISSIONS = {
+    ("airlock.dev", "aisystems", "get"),
+    ("airlock.dev", "aisystems", "list"),
+    ("airlock.dev", "aisystems", "watch"),
+    ("airlock.dev", "aisystems/status", "get"),
+    ("airlock.dev", "aisystems/status", "patch"),
+    *(("airlock.dev", "aiincidents", v) for v in ("get", "list", "watch", "create", "patch")),
+    ("airlock.dev", "aiincidents/status", "get"),
+    ("airlock.dev", "aiincidents/status", "patch"),
+    *(("apps", r, v) for r in ("deployments", "statefulsets") for v in ("get", "list", "watch", "patch")),
+    ("apps", "deployments/scale", "patch"),
+    ("apps", "statefulsets/scale", "patch"),
+    *(("argoproj.io", "rollouts", v) for v in ("get", "list", "watch", "patch")),
+    ("argoproj.io", "rollouts/scale", "patch"),
+    ("", "services", "get"),
+    ("", "services", "patch"),
+    ("networking.k8s.io", "networkpolicies", "get"),
+    ("networking.k8s.io", "networkpolicies", "create"),
+    ("networking.k8s.io", "networkpolicies", "delete"),
+    ("keda.sh", "scaledobjects", "list"),
+    ("keda.sh", "scaledobjects", "patch"),
+    ("", "events", "create"),
+}
+CLUSTER_READS = {
+    ("airlock.dev", "containmentpolicies", "get"),
+    ("airlock.dev", "containmentpolicies", "list"),
+    ("airlock.dev", "containmentpolicies", "watch"),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+}
+
+
+def test_cluster_wide_rbac_is_exactly_what_the_operator_calls() -> None:
+    assert permissions("default", "ClusterRole", "airlock") == OPERATOR_PERMISSIONS
+    assert permissions("default", "ClusterRole", "airlock-cluster") == CLUSTER_READS
+    assert of_kind("default", "Role") == []
+    # Nothing grants access to Secrets, ConfigMaps or Pods.
+    everything = {r for _, rule in rbac_rules("default") for r in rule["resources"]}
+    assert not everything & {"secrets", "configmaps", "pods", "pods/exec"}
+
+
+def test_namespaced_mode_uses_a_role_per_namespace() -> None:
+    roles = of_kind("namespaced", "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["ml-prod", "ml-staging"]
+    for role in roles:
+        granted = {
+            (g, r, v)
+            for rule in role["rules"]
+            for g in rule["apiGroups"]
+            for r in rule["resources"]
+            for v in rule["verbs"]
+        }
+        assert granted == OPERATOR_PERMISSIONS
+    bindings = of_kind("namespaced", "RoleBinding")
+    assert {b["subjects"][0]["namespace"] for b in bindings} == {"airlock-system"}
+    cluster_roles = {r["metadata"]["name"] for r in of_kind("namespaced", "ClusterRole")}
+    assert cluster_roles == {"airlock-cluster", "airlock-responder"}
+    # Kopf lists namespaces when it serves a list of them.
+    assert permissions("namespaced", "ClusterRole", "airlock-cluster") == CLUSTER_READS | {
+        ("", "namespaces", "list"),
+        ("", "namespaces", "watch"),
+    }
+    args = parsed_args("namespaced")
+    assert args.namespace == ["ml-prod", "ml-staging"]
+    assert not args.all_namespaces
+
+
+def test_responder_role_and_bindings() -> None:
+    assert permissions("default", "ClusterRole", "airlock-responder") == {
+        *(("airlock.dev", r, v) for r in ("aisystems", "aiincidents") for v in ("get", "list", "watch", "patch")),
+        *(("airlock.dev", "containmentpolicies", v) for v in ("get", "list", "watch")),
+    }
+    assert [b for b in of_kind("default", "ClusterRoleBinding") if b["metadata"]["name"] == "airlock-responder"] == []
+    binding = one("all-on", "ClusterRoleBinding", "airlock-responder")
+    assert binding["roleRef"]["name"] == "airlock-responder"
+    assert [(s["kind"], s["name"]) for s in binding["subjects"]] == [
+        ("Group", "oncall-ml"),
+        ("Group", "incident-commanders"),
+    ]
+
+
+@pytest.mark.parametrize("case", VALUE_SETS)
+def test_pod_meets_the_restricted_pod_security_profile(case: str) -> None:
+    pod = one(case, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container(case)["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == 65532
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "hostNetwork" not in pod
+    assert "hostPID" not in pod
+    # The one writable path.
+    tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
+    assert "emptyDir" in tmp
+    assert {"name": "tmp", "mountPath": "/tmp"} in container(case)["volumeMounts"]
+
+
+@pytest.mark.parametrize("case", VALUE_SETS)
+def test_one_operator_replica_with_probes_and_resources(case: str) -> None:
+    _, namespace, values = VALUE_SETS[case]
+    deployment = one(case, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    main = container(case)
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert main[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    ports = {p["name"]: p["containerPort"] for p in main["ports"]}
+    assert main["resources"]["requests"]
+    assert main["resources"]["limits"]["memory"]
+    args = parsed_args(case)
+    assert args.prometheus_url == URL
+    assert (ports["health"], ports["metrics"]) == (args.health_port, args.metrics_port) == (8080, 9090)
+    assert args.peering is None  # standalone Kopf
+    sa = one(case, "ServiceAccount")
+    assert args.operator_username == f"system:serviceaccount:{namespace}:{sa['metadata']['name']}"
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+    assert args.admin_group == values.get("adminGroups", ["airlock-admins"])
+    pdb = one(case, "PodDisruptionBudget")
+    assert (
+        pdb["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    metrics = one(case, "Service", deployment["metadata"]["name"] + "-metrics")
+    assert metrics["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def _expected_webhooks(namespace: str, service: str, username: str) -> dict[str, list[dict[str, Any]]]:
+    expected: dict[str, list[dict[str, Any]]] = {}
+    for doc in yaml.safe_load_all((ADMISSION / "webhook.yaml").read_text()):
+        hooks = copy.deepcopy(doc["webhooks"])
+        for hook in hooks:
+            hook["clientConfig"]["service"].update(namespace=namespace, name=service)
+            for condition in hook["matchConditions"]:
+                condition["expression"] = condition["expression"].replace(
+                    "system:serviceaccount:airlock-system:airlock", username
+                )
+        expected[doc["kind"]] = hooks
+    return expected
+
+
+def test_chart_copies_of_the_admission_manifests_are_identical() -> None:
+    for name in ("webhook.yaml", "validating-admission-policy.yaml"):
+        assert (CHART / "files" / name).read_text() == (ADMISSION / name).read_text(), name
+
+
+@pytest.mark.parametrize("case", ["default", "cert-manager", "other-release-and-namespace"])
+def test_webhook_configurations_match_policies_admission(case: str) -> None:
+    release, namespace, values = VALUE_SETS[case]
+    fullname = "airlock" if "airlock" in release else f"{release}-airlock"
+    service = one(case, "Service", f"{fullname}-webhook")
+    assert service["spec"]["ports"] == [{"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}]
+    expected = _expected_webhooks(namespace, f"{fullname}-webhook", f"system:serviceaccount:{namespace}:{fullname}")
+    cert_manager = values.get("webhook", {}).get("certManager", {}).get("enabled", False)
+    for kind, suffix in (
+        ("MutatingWebhookConfiguration", "requested-by"),
+        ("ValidatingWebhookConfiguration", "authority"),
+    ):
+        config = one(case, kind, f"{fullname}-{suffix}")
+        hooks = copy.deepcopy(config["webhooks"])
+        bundles = {hook["clientConfig"].pop("caBundle", None) for hook in hooks}
+        assert hooks == expected[kind]
+        annotations = config["metadata"].get("annotations", {})
+        if cert_manager:
+            assert bundles == {None}
+            assert annotations["cert-manager.io/inject-ca-from"] == f"{namespace}/{fullname}-webhook"
+        else:
+            secret = one(case, "Secret", f"{fullname}-webhook-tls")
+            assert bundles == {secret["data"]["ca.crt"]}
+            assert "cert-manager.io/inject-ca-from" not in annotations
+    args = parsed_args(case)
+    assert args.webhook_port == 9443
+    assert args.webhook_host == f"{fullname}-webhook.{namespace}.svc"
+    assert args.webhook_cert_file
+    assert args.webhook_key_file
+    if namespace != "airlock-system":  # no placeholder left behind
+        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            assert "airlock-system" not in yaml.safe_dump(of_kind(case, kind))
+
+
+def test_generated_serving_certificate_is_signed_by_the_ca_bundle_for_the_service() -> None:
+    secret = one("default", "Secret", "airlock-webhook-tls")
+    ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
+    cert = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    public_key = ca.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    assert cert.signature_hash_algorithm is not None
+    public_key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert "airlock-webhook.airlock-system.svc" in names
+    assert cert.not_valid_after_utc > datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=365)
+
+
+def test_cert_manager_certificate_names_the_service() -> None:
+    certificate = one("all-on", "Certificate")
+    assert certificate["spec"]["secretName"] == "airlock-webhook-tls"
+    assert "airlock-webhook.airlock-system.svc" in certificate["spec"]["dnsNames"]
+    assert certificate["spec"]["issuerRef"] == {"kind": "Issuer", "name": "airlock-selfsigned"}
+    assert one("all-on", "Issuer")["spec"] == {"selfSigned": {}}
+    assert one("cert-manager", "Certificate")["spec"]["issuerRef"] == {"kind": "ClusterIssuer", "name": "ca"}
+    assert of_kind("cert-manager", "Issuer") == []
+
+
+def test_no_webhook_means_no_admission_objects() -> None:
+    kinds = {obj["kind"] for obj in objects("no-webhook")}
+    assert not kinds & {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Secret", "Certificate"}
+    assert parsed_args("no-webhook").webhook_port == 0
+    assert "WARNING: the admission webhook is off" in render("no-webhook")["airlock/templates/NOTES.txt"]
+
+
+def test_validating_admission_policy_is_templated() -> None:
+    assert of_kind("default", "ValidatingAdmissionPolicy") == []
+    shipped = [doc for doc in yaml.safe_load_all((ADMISSION / "validating-admission-policy.yaml").read_text())]
+    rendered = [
+        obj for obj in objects("other-release-and-namespace") if obj["kind"].startswith("ValidatingAdmissionPolicy")
+    ]
+    assert [o["kind"] for o in rendered] == [o["kind"] for o in shipped]
+    for ours, theirs in zip(rendered, shipped, strict=True):
+        assert ours["metadata"]["name"] == theirs["metadata"]["name"].replace("airlock-", "prod-airlock-", 1)
+        expected = _substitute(
+            theirs["spec"],
+            ("system:serviceaccount:airlock-system:airlock", "system:serviceaccount:ops:prod-airlock"),
+            ("['airlock-admins']", "['platform-admins', 'security']"),
+        )
+        if theirs["kind"].endswith("Binding"):
+            expected["policyName"] = expected["policyName"].replace("airlock-", "prod-airlock-", 1)
+        assert ours["spec"] == expected
+
+
+def _substitute(value: Any, *pairs: tuple[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, *pairs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, *pairs) for v in value]
+    if isinstance(value, str):
+        for old, new in pairs:
+            value = value.replace(old, new)
+    return value
+
+
+def test_monitoring_objects() -> None:
+    assert of_kind("default", "ServiceMonitor") == []
+    assert of_kind("default", "PrometheusRule") == []
+    monitor = one("all-on", "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    service = one("all-on", "Service", "airlock-metrics")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    rules = {r["alert"]: r for group in one("all-on", "PrometheusRule")["spec"]["groups"] for r in group["rules"]}
+    assert set(rules) == {
+        "AirlockOperatorDown",
+        "AirlockMonitoringGap",
+        "AirlockContainmentActive",
+        "AirlockReportDeadlineNear",
+    }
+    assert 'job="airlock-metrics"' in rules["AirlockOperatorDown"]["expr"]
+    assert 'airlock_evaluations_total{state="error"}' in rules["AirlockMonitoringGap"]["expr"]
+    assert rules["AirlockContainmentActive"]["expr"] == "airlock_containments_active > 0"
+    assert rules["AirlockReportDeadlineNear"]["expr"] == "airlock_report_deadline_seconds < 86400"
+    assert (
+        "kubectl airlock runbook {{ $labels.system }} -n {{ $labels.namespace }}"
+        in (rules["AirlockContainmentActive"]["annotations"]["description"])
+    )
+
+
+def test_network_policy_keeps_webhook_and_probes_reachable() -> None:
+    assert of_kind("default", "NetworkPolicy") == []
+    policy = one("all-on", "NetworkPolicy")
+    deployment = one("all-on", "Deployment")
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"].items()
+        <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    open_ports = {p["port"] for rule in policy["spec"]["ingress"] if "from" not in rule for p in rule["ports"]}
+    assert open_ports == {"health", "webhook"}
+    metrics_rule = next(rule for rule in policy["spec"]["ingress"] if "from" in rule)
+    assert metrics_rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+
+
+def test_notes_name_the_runbook_command() -> None:
+    assert "kubectl airlock runbook <system> -n <namespace>" in render("default")["airlock/templates/NOTES.txt"]
+
+
+def test_crds_ship_with_the_chart() -> None:
+    kinds = {
+        doc["spec"]["names"]["kind"]
+        for path in (CHART / "crds").glob("*.yaml")
+        for doc in yaml.safe_load_all(path.read_text())
+    }
+    assert kinds == {"AISystem", "AIIncident", "ContainmentPolicy"}
