@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar
 
+import jinja2
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from airlock.api import query_template
@@ -26,6 +27,9 @@ MAX_MONITORS = 64
 MAX_THRESHOLDS = 8
 MAX_RESPONDERS = 32
 MAX_SUBJECTS = 64
+
+# Parses notice templates for syntax only; it never renders anything.
+_JINJA_SYNTAX = jinja2.Environment(autoescape=False)
 
 # Lists whose items are keyed by a field: the API server enforces unique keys
 # (and server-side apply merges by key) — SPEC: monitor and responder names are unique.
@@ -340,6 +344,18 @@ class NoticeTemplate(Model):
             "message": "give exactly one of body or configMapRef",
         }
     ]
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _jinja_syntax(cls, text: str | None) -> str | None:
+        # Syntax only: the api layer cannot render (that needs the domain's sandbox and
+        # context); airlock.domain.notices.validate_template does the full check.
+        if text is not None:
+            try:
+                _JINJA_SYNTAX.parse(text)
+            except jinja2.TemplateSyntaxError as exc:
+                raise ValueError(f"line {exc.lineno}: Jinja2 syntax error: {exc.message}") from None
+        return text
 
     @model_validator(mode="after")
     def _one_source(self) -> NoticeTemplate:
