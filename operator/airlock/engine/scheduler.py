@@ -21,6 +21,7 @@ import structlog
 
 from airlock.adapters import metrics as m
 from airlock.adapters.prometheus import PrometheusProvider, ProviderError, SeriesValue
+from airlock.domain import series
 from airlock.domain.evaluation import Sample
 from airlock.domain.plan import ResolvedMonitor
 from airlock.engine.core import Engine
@@ -121,29 +122,13 @@ def _pick(resolved: ResolvedMonitor, answer: Answer) -> SeriesValue | str | None
     """This system's series from an answer: a value, None (no data) or an error message."""
     if isinstance(answer, ProviderError):
         return str(answer)
-    if resolved.match is not None:
-        match = resolved.match
-        found = [s for s in answer if all(s.labels.get(k) == v for k, v in match.items())]
-    else:
-        found = list(answer)
-    if not found:
-        return None
-    if len(found) > 1:
-        labels = "match labels" if resolved.match is not None else "the query"
-        return f"{labels} select {len(found)} series; aggregate the query to one series per system (e.g. sum by (...))"
-    return found[0]
+    try:
+        return series.pick(resolved.match, answer, lambda s: s.labels)
+    except series.AmbiguousMatch as exc:
+        return str(exc)
 
 
 def _sample(resolved: ResolvedMonitor, answers: dict[str, Answer], now: datetime.datetime) -> Sample:
     current = _pick(resolved, answers[resolved.query])
-    if isinstance(current, str):
-        return Sample(at=now, error=current)
-    if resolved.baseline_query is None:
-        return Sample(at=now) if current is None else Sample(at=current.at, value=current.value)
-    baseline = _pick(resolved, answers[resolved.baseline_query])
-    if isinstance(baseline, str):
-        return Sample(at=now, error=baseline)
-    at = current.at if current is not None else now
-    return Sample.from_baseline(
-        at, current.value if current is not None else None, baseline.value if baseline is not None else None
-    )
+    baseline = _pick(resolved, answers[resolved.baseline_query]) if resolved.baseline_query is not None else None
+    return series.sample(current, baseline, now, with_baseline=resolved.baseline_query is not None)
