@@ -10,45 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from airlock.sandbox.cluster import ClusterThread
-from airlock.sandbox.model import ModelServer
-from airlock.sandbox.prometheus import PrometheusProcess
-from tests.integration.world import Api, OperatorProcess, load_crds
+from airlock.sandbox import world as sandbox_world
+from airlock.sandbox.world import World
 
 _counter = itertools.count(1)
 
 
-@dataclass
-class World:
-    cluster: ClusterThread
-    api: Api
-    kubeconfig: Path
-    model: ModelServer
-    prometheus: PrometheusProcess
-    operator: OperatorProcess
-    tmp: Path
-
-
 @contextlib.contextmanager
 def running_world(tmp: Path) -> Iterator[World]:
-    """Start a whole world in ``tmp``; stop everything on exit (printing the operator's log tail)."""
-    cluster = ClusterThread().start()
-    api = Api(cluster.url)
-    load_crds(api)
-    kubeconfig = cluster.write_kubeconfig(tmp / "kubeconfig")
-    model = ModelServer(apps=())
-    model.start()
-    prometheus = PrometheusProcess([model.target], data_dir=tmp / "prometheus")
-    prometheus.start()
-    operator = OperatorProcess(kubeconfig, prometheus.url, tmp / "operator.log").start()
+    """The package's world, with the operator's log tail printed on exit (pytest shows it on failure)."""
     try:
-        prometheus.wait_for_scrape(timeout=30)
-        yield World(cluster, api, kubeconfig, model, prometheus, operator, tmp)
+        with sandbox_world.running_world(tmp) as world:
+            yield world
     finally:
-        operator.stop()
-        prometheus.close()
-        model.stop()
-        cluster.stop()
         log = tmp / "operator.log"
         if log.exists():
             print("---- operator log (tail) ----")

@@ -12,7 +12,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from airlock.api import query_template
 from airlock.api.common import (
     Action,
     Audience,
@@ -34,6 +33,7 @@ from airlock.api.matrix import (
     NoticeTemplate,
     Responder,
     SeverityPolicy,
+    check_monitors,
     check_unique_names,
 )
 
@@ -203,18 +203,7 @@ class AISystemSpec(Model):
     @model_validator(mode="after")
     def _cross_field(self) -> AISystemSpec:
         check_unique_names(self.monitors, self.responders)
-        for index, monitor in enumerate(self.monitors):
-            try:
-                monitor.check_variables(self.params)
-            except query_template.TemplateError as exc:
-                raise ValueError(f"monitors[{index}].{exc}") from None
-            if self.policy_ref is None:
-                for t_index, threshold in enumerate(monitor.thresholds):
-                    if threshold.severity not in self.severities:
-                        raise ValueError(
-                            f"monitors[{index}].thresholds[{t_index}].severity: {threshold.severity.value} "
-                            "is not defined in spec.severities"
-                        )
+        check_monitors(self.monitors, self.params, None if self.policy_ref else self.severities)
         if self.fallback is None:
             for severity, policy in self.severities.items():
                 if Action.REROUTE in policy.actions:

@@ -376,3 +376,25 @@ def check_unique_names(monitors: list[Monitor], responders: list[Responder]) -> 
             if name in seen:
                 raise ValueError(f"{field}[{index}].name: duplicate name {name!r}")
             seen.add(name)
+
+
+def check_monitors(
+    monitors: list[Monitor],
+    params: dict[str, str] | None,
+    severities: dict[Severity, SeverityPolicy] | None,
+) -> None:
+    """Template variables known (``params`` None: not known yet) and, unless ``severities`` is None
+    (a policy supplies them), every threshold's severity defined; raise ValueError naming the field."""
+    for index, monitor in enumerate(monitors):
+        try:
+            monitor.check_variables(params)
+        except query_template.TemplateError as exc:
+            raise ValueError(f"monitors[{index}].{exc}") from None
+        if severities is None:
+            continue
+        for t_index, threshold in enumerate(monitor.thresholds):
+            if threshold.severity not in severities:
+                raise ValueError(
+                    f"monitors[{index}].thresholds[{t_index}].severity: {threshold.severity.value} "
+                    "is not defined in spec.severities"
+                )

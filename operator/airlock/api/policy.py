@@ -12,7 +12,6 @@ from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from airlock.api import query_template
 from airlock.api.common import Audience, Condition, Model, ObjectMeta, Severity
 from airlock.api.matrix import (
     LIST_MAP_BY_NAME,
@@ -23,6 +22,7 @@ from airlock.api.matrix import (
     NoticeTemplate,
     Responder,
     SeverityPolicy,
+    check_monitors,
     check_unique_names,
 )
 
@@ -64,17 +64,7 @@ class ContainmentPolicySpec(Model):
     @model_validator(mode="after")
     def _cross_field(self) -> ContainmentPolicySpec:
         check_unique_names(self.monitors, self.responders)
-        for index, monitor in enumerate(self.monitors):
-            try:
-                monitor.check_variables(None)
-            except query_template.TemplateError as exc:
-                raise ValueError(f"monitors[{index}].{exc}") from None
-            for t_index, threshold in enumerate(monitor.thresholds):
-                if threshold.severity not in self.severities:
-                    raise ValueError(
-                        f"monitors[{index}].thresholds[{t_index}].severity: {threshold.severity.value} "
-                        "is not defined in spec.severities"
-                    )
+        check_monitors(self.monitors, None, self.severities)
         return self
 
 
