@@ -270,3 +270,15 @@ def test_with_the_admission_webhook_a_refusal_is_the_api_servers_403(tmp_path: P
         stamped = (api.get("AISystem", "ml-prod", "chatbot") or {})["metadata"]["annotations"]
         assert stamped["airlock.dev/shutdown"] == "PII in answers"
         assert stamped["airlock.dev/requested-by"] == ALICE
+
+
+def test_as_and_as_group_impersonate_like_kubectl(world: World, tenant: Tenant) -> None:
+    # An admin kubeconfig acting as carol of oncall-ml: the identity the API server reports is carol's.
+    result = airlock(
+        world.kubeconfig, "shutdown", "chatbot", "-n", tenant.namespace, "--reason", "impersonated",
+        "--as", CAROL, "--as-group", "oncall-ml",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    assert f"requested by {CAROL}" in result.stdout
+    assert status(world, tenant)["containment"]["by"] == CAROL
+    assert airlock(world.kubeconfig, "shutdown", "chatbot", "--as-group", "x").returncode == 2

@@ -252,6 +252,12 @@ def test_responder_role_and_bindings() -> None:
     assert permissions("default", "ClusterRole", "airlock-responder") == {
         *(("airlock.dev", r, v) for r in ("aisystems", "aiincidents") for v in ("get", "list", "watch", "patch")),
         *(("airlock.dev", "containmentpolicies", v) for v in ("get", "list", "watch")),
+        # what `kubectl airlock` reads to report the outcome
+        ("apps", "deployments", "get"),
+        ("apps", "statefulsets", "get"),
+        ("argoproj.io", "rollouts", "get"),
+        ("", "services", "get"),
+        ("", "events", "list"),
     }
     assert [b for b in of_kind("default", "ClusterRoleBinding") if b["metadata"]["name"] == "airlock-responder"] == []
     binding = one("all-on", "ClusterRoleBinding", "airlock-responder")

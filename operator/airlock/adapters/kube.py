@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 
 from airlock.adapters.kubeconfig import ClusterConfig
 
@@ -101,6 +102,11 @@ class KubeClient:
             await self._session.close()
             self._session = None
 
+    def _headers(self) -> CIMultiDict[str]:
+        headers = CIMultiDict({"Accept": "application/json", **self.config.headers()})
+        headers.extend(self.config.impersonation())
+        return headers
+
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=32)
@@ -116,7 +122,7 @@ class KubeClient:
         content_type: str = "application/json",
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        headers = {"Accept": "application/json", **self.config.headers()}
+        headers = self._headers()
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -180,7 +186,7 @@ class KubeClient:
         params = {"watch": "true", "allowWatchBookmarks": "true"}
         if resource_version:
             params["resourceVersion"] = resource_version
-        headers = {"Accept": "application/json", **self.config.headers()}
+        headers = self._headers()
         url = self.config.server + resource.path(namespace)
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
         async with self._http().get(url, headers=headers, params=params, timeout=timeout) as response:

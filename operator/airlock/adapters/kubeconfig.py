@@ -53,9 +53,13 @@ class ClusterConfig:
         token = Path(self.token_path).read_text().strip() if self.token_path else self.token
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        if self.impersonate:
-            headers["Impersonate-User"] = self.impersonate
         return headers
+
+    def impersonation(self) -> list[tuple[str, str]]:
+        """``Impersonate-*`` headers (repeated for each group, so not a dict)."""
+        if not self.impersonate:
+            return []
+        return [("Impersonate-User", self.impersonate), *(("Impersonate-Group", g) for g in self.impersonate_groups)]
 
 
 def _materialise(data: str | None, suffix: str) -> str | None:
@@ -114,6 +118,8 @@ def _from_kubeconfig(paths: str, context_name: str | None) -> ClusterConfig:
         cert_path=user.get("client-certificate") or _materialise(user.get("client-certificate-data"), ".crt"),
         key_path=user.get("client-key") or _materialise(user.get("client-key-data"), ".key"),
         namespace=context.get("namespace") or "default",
+        impersonate=user.get("as") or None,
+        impersonate_groups=tuple(user.get("as-groups") or ()),
     )
 
 

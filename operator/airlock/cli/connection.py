@@ -10,6 +10,7 @@ admission webhook stamps and the operator re-checks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from airlock.adapters import kube, kubeconfig
@@ -39,6 +40,10 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n", "--namespace", default=None, help="namespace (default: the kubeconfig context's namespace)"
     )
+    parser.add_argument("--as", dest="as_user", default=None, help="impersonate this user (like kubectl --as)")
+    parser.add_argument(
+        "--as-group", dest="as_groups", action="append", default=[], help="impersonate this group (repeatable)"
+    )
 
 
 def load(args: argparse.Namespace) -> tuple[kubeconfig.ClusterConfig, str]:
@@ -47,6 +52,10 @@ def load(args: argparse.Namespace) -> tuple[kubeconfig.ClusterConfig, str]:
         config = kubeconfig.load(args.kubeconfig, args.context)
     except kubeconfig.ConfigError as exc:
         raise CliError(f"cannot reach a cluster: {exc}") from None
+    if getattr(args, "as_user", None):
+        config = dataclasses.replace(config, impersonate=args.as_user, impersonate_groups=tuple(args.as_groups))
+    elif getattr(args, "as_groups", None):
+        raise CliError("--as-group needs --as", code=USAGE)
     return config, args.namespace or config.namespace
 
 
