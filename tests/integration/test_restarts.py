@@ -299,3 +299,34 @@ def test_recreated_system_adopts_containment_from_target(
     else:
         api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "r1", "airlock.dev/requested-by": ALICE})
         _restored(world, tenant, "r1")
+
+
+def test_recreated_system_with_a_stale_release_annotation_stays_contained(world: World, tenant: Tenant) -> None:
+    # A manifest that kept `airlock.dev/release` from an earlier incident must not re-enable the model
+    # when GitOps re-creates the AISystem: the value was never a request to this object.
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant)
+    world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+    _contained(world, tenant)
+    api.delete("AISystem", ns, "chatbot")
+    wait_for("AISystem gone", lambda: api.get("AISystem", ns, "chatbot") is None, timeout=5)
+    world.model.heal((ns, tenant.app))
+    query = views.pii_query(ns, tenant.app)
+    wait_for("the leak over in Prometheus", lambda: not world.prometheus.query_value(query), timeout=15)
+
+    manifest = chatbot(ns, tenant.app)
+    manifest["metadata"]["annotations"] = {"airlock.dev/release": "old", "airlock.dev/requested-by": ALICE}
+    api.create(manifest)
+    wait_for(
+        "ReleaseIgnored Event",
+        lambda: views.events(api, ns, "ReleaseIgnored"),
+        timeout=10,
+    )
+    time.sleep(3)  # three evaluations: a wrong release would have restored by now
+    assert views.replicas(api, ns) == 0
+    status = views.status(api, ns)
+    assert status["containment"]["active"] is True
+    assert status["lastHandledRelease"] == "old"
+
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "new", "airlock.dev/requested-by": ALICE})
+    _restored(world, tenant, "new")

@@ -126,6 +126,19 @@ class Engine:
                 entry.status = AISystemStatus()
             entry.written = entry.status.dump()
             self.systems[key] = entry
+            stale = (meta.get("annotations") or {}).get(keys.RELEASE)
+            if not body.get("status") and stale is not None:
+                # A release annotation on an object airlock has never seen (a GitOps re-create
+                # from a manifest that kept it) is not a request: acting on it could silently
+                # re-enable a model that the re-created system is about to adopt as contained.
+                entry.status.last_handled_release = stale
+                await self.client.event(
+                    entry.ref(),
+                    "Warning",
+                    "ReleaseIgnored",
+                    f"airlock.dev/release={stale!r} was already set when the AISystem was created; "
+                    "set a new value to release",
+                )
         else:
             before = entry.body
             entry.body = body
