@@ -23,6 +23,7 @@ from airlock.adapters import kube
 from airlock.adapters import metrics as m
 from airlock.adapters.prometheus import PrometheusProvider, ProviderError
 from airlock.api import annotations as keys
+from airlock.api import errors
 from airlock.api.aisystem import (
     AISystemSpec,
     AISystemStatus,
@@ -65,10 +66,11 @@ class Settings:
 
 
 def _validation_message(exc: ValidationError, prefix: str) -> tuple[str, str]:
-    error = exc.errors()[0]
-    loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
-    field = f"{prefix}.{loc}" if loc else prefix
-    return field, str(error["msg"]).removeprefix("Value error, ")
+    """The first error as (field, message), in the API server's notation (``spec.monitors[0].interval``)."""
+    path, sep, message = errors.describe(exc)[0].partition(": ")
+    if not sep:
+        return prefix, path
+    return (f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"), message
 
 
 class Engine:
