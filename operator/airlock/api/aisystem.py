@@ -36,6 +36,7 @@ from airlock.api.matrix import (
     check_monitors,
     check_unique_names,
 )
+from airlock.api.notifications import Notifications
 
 
 class Mode(StrEnum):
@@ -169,6 +170,9 @@ class AISystemSpec(Model):
         default_factory=dict, max_length=len(Audience), description="Notice template overrides by audience."
     )
     regulatory: Regulatory | None = Field(default=None, description="Reporting obligations.")
+    notifications: Notifications | None = Field(
+        default=None, description="Delivery channels (merged over the policy's by name) and auto-sent audiences."
+    )
     on_provider_error: ProviderErrorPolicy = Field(
         default=ProviderErrorPolicy.HOLD,
         alias="onProviderError",

@@ -127,6 +127,7 @@ class Verb(StrEnum):
     SHUTDOWN = "shutdown"
     RELEASE = "release"
     DRILL = "drill"
+    REPORT = "report"  # classify harm, record regulatory submissions
 
 
 class ConditionStatus(StrEnum):

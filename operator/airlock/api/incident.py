@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from airlock.api.common import Action, Audience, FailureMode, Model, ObjectMeta, Severity, Timestamp
+from airlock.api.common import Action, Audience, Condition, FailureMode, Model, ObjectMeta, Severity, Timestamp
 
 
 class TriggerType(StrEnum):
@@ -53,7 +53,12 @@ class AIIncidentSpec(Model):
     drill: bool = Field(default=False, description="A rehearsal: never touches workloads.")
     dry_run: bool = Field(default=False, alias="dryRun", description="Opened by a system in dryRun mode.")
     trigger: Trigger = Field(description="What opened the incident.")
-    harm: list[HarmCategory] = Field(default_factory=list, description="Art. 3(49) categories, if any.")
+    harm: list[HarmCategory] = Field(
+        default_factory=list, description="Art. 3(49) categories found by a responder (airlock.dev/harm)."
+    )
+    widespread: bool = Field(
+        default=False, description="A widespread infringement (Art. 3(61)) found by a responder (airlock.dev/harm)."
+    )
 
 
 class IncidentPhase(StrEnum):
@@ -103,6 +108,11 @@ class ReportingObligation(StatusModel):
     deadline: Timestamp = Field(description="When the report is due.")
     state: ReportState = Field(default=ReportState.PENDING, description="pending, submitted or overdue.")
     reference: str | None = Field(default=None, description="Submission reference once submitted.")
+    submitted_at: Timestamp | None = Field(default=None, alias="submittedAt", description="When it was recorded.")
+    submitted_by: str | None = Field(default=None, alias="submittedBy", description="Who recorded the submission.")
+    warned: list[str] = Field(
+        default_factory=list, description="Warnings already raised (HalfElapsed, NinetyPercentElapsed, Overdue)."
+    )
 
 
 class NotificationState(StrEnum):
@@ -115,9 +125,12 @@ class NotificationState(StrEnum):
 
 
 class Notification(StatusModel):
-    """A notice to one audience, drafted from its template and tracked until delivered."""
+    """A notice to one audience, drafted from its template and tracked until delivered (the outbox)."""
 
     audience: Audience = Field(description="internal, regulator or users.")
+    event: str | None = Field(
+        default=None, description="What it announces: opened, severity-SEVn, acknowledged, contained, resolved."
+    )
     state: NotificationState = Field(default=NotificationState.DRAFTED, description="drafted, sending, sent or failed.")
     attempts: int = Field(default=0, ge=0, description="Delivery attempts so far.")
     channel: str | None = Field(default=None, description="Where it was sent (webhook, e-mail, ...).")
@@ -126,6 +139,7 @@ class Notification(StatusModel):
     )
     next_attempt: Timestamp | None = Field(default=None, alias="nextAttempt", description="When to retry.")
     last_error: str | None = Field(default=None, alias="lastError", description="Why the last attempt failed.")
+    sent_at: Timestamp | None = Field(default=None, alias="sentAt", description="When the endpoint accepted it.")
 
 
 class PostmortemState(StrEnum):
@@ -140,6 +154,20 @@ class Postmortem(StatusModel):
 
     state: PostmortemState = Field(default=PostmortemState.PENDING, description="pending or complete.")
     ref: str | None = Field(default=None, description="Where the completed post-mortem lives (airlock.dev/postmortem).")
+
+
+class DrillRecord(StatusModel):
+    """What a drill rehearsed: the plan's decision, who was paged and the gaps it found."""
+
+    scenario: str = Field(description="sudden, drift, adversarial, privacy or manual.")
+    decision: str = Field(description="What the matrix would have done, in words.")
+    actions: list[Action] = Field(default_factory=list, description="Actions enforce mode would have applied.")
+    audiences: list[Audience] = Field(default_factory=list, description="Audiences that would be notified.")
+    paged: list[str] = Field(default_factory=list, description="Responders (and their subjects) paged to acknowledge.")
+    gaps: list[str] = Field(default_factory=list, description="Holes in the plan found by the drill.")
+    time_to_acknowledge_seconds: float | None = Field(
+        default=None, alias="timeToAcknowledgeSeconds", description="From the drill's start to the acknowledgement."
+    )
 
 
 class AIIncidentStatus(StatusModel):
@@ -166,6 +194,12 @@ class AIIncidentStatus(StatusModel):
     reporting: list[ReportingObligation] = Field(default_factory=list, description="Regulatory reporting clocks.")
     notifications: list[Notification] = Field(default_factory=list, description="Notices and their delivery.")
     postmortem: Postmortem | None = Field(default=None, description="The AI-specific post-mortem.")
+    drill: DrillRecord | None = Field(default=None, description="Drills only: what was rehearsed and found.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="ReportingOnTrack and NoticesDelivered (metav1.Condition).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
 
 
 class AIIncident(Model):

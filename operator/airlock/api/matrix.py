@@ -212,6 +212,14 @@ class SeverityPolicy(Model):
         alias="releaseApprovals",
         description="Distinct responders who must release (2: the two-person rule).",
     )
+    postmortem_required: bool = Field(
+        default=False,
+        alias="postmortemRequired",
+        description=(
+            "A resolved incident of this severity stays Resolved until airlock.dev/postmortem records a "
+            "completed post-mortem; otherwise it closes when resolved."
+        ),
+    )
 
     cel_rules: ClassVar[list[dict[str, str]]] = [
         {
@@ -318,7 +326,7 @@ class Responder(Model):
     name: str = Field(pattern=NAME_PATTERN, max_length=63, description="Role name, e.g. ml-oncall.")
     subjects: list[Subject] = Field(min_length=1, max_length=MAX_SUBJECTS, description="Who holds the role.")
     may: list[Verb] = Field(
-        min_length=1, max_length=5, description="Verbs: acknowledge, approve, shutdown, release, drill."
+        min_length=1, max_length=6, description="Verbs: acknowledge, approve, shutdown, release, drill, report."
     )
 
 

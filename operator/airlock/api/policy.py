@@ -25,6 +25,7 @@ from airlock.api.matrix import (
     check_monitors,
     check_unique_names,
 )
+from airlock.api.notifications import Notifications
 
 
 class ContainmentPolicySpec(Model):
@@ -48,6 +49,9 @@ class ContainmentPolicySpec(Model):
     )
     templates: dict[Audience, NoticeTemplate] = Field(
         default_factory=dict, max_length=len(Audience), description="Notice template overrides by audience."
+    )
+    notifications: Notifications | None = Field(
+        default=None, description="Delivery channels and the audiences sent automatically."
     )
 
     cel_rules: ClassVar[list[dict[str, str]]] = [

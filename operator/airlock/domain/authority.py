@@ -101,6 +101,8 @@ CONTROL: dict[Kind, dict[str, Verb]] = {
         keys.ACKNOWLEDGE: Verb.ACKNOWLEDGE,
         keys.APPROVE: Verb.APPROVE,
         keys.POSTMORTEM: Verb.ACKNOWLEDGE,
+        keys.HARM: Verb.REPORT,
+        keys.REPORT_SUBMITTED: Verb.REPORT,
     },
     Kind.CONTAINMENT_POLICY: {},
 }
