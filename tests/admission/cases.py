@@ -44,7 +44,7 @@ ONCALL = {
         {"kind": "User", "name": ALICE},
         {"kind": "ServiceAccount", "namespace": "ops", "name": "pager-bot"},
     ],
-    "may": ["acknowledge", "approve", "shutdown", "release", "drill"],
+    "may": ["acknowledge", "approve", "shutdown", "release", "drill", "report"],
 }
 SUPPORT = {"name": "support", "subjects": [{"kind": "User", "name": BOB}], "may": ["acknowledge"]}
 RESPONDERS = [ONCALL, SUPPORT]
@@ -110,6 +110,7 @@ SYSTEMS = {
 
 SHUTDOWN, RELEASE, DRILL = keys.SHUTDOWN, keys.RELEASE, keys.DRILL
 ACK, APPROVE, POSTMORTEM = keys.ACKNOWLEDGE, keys.APPROVE, keys.POSTMORTEM
+HARM, SUBMITTED = keys.HARM, keys.REPORT_SUBMITTED
 REQ, GROUPS = keys.REQUESTED_BY, keys.REQUESTED_BY_GROUPS
 
 
@@ -382,6 +383,19 @@ CASES: list[Case] = [
     Case(
         "postmortem-by-a-stranger", AII, "UPDATE", incident(), incident({POSTMORTEM: "x", REQ: MALLORY}), MALLORY,
         raw=rules(VERB), webhook=rules(VERB), says=(f"{MALLORY} may not acknowledge",),
+    ),
+    Case("oncall-classifies-harm", AII, "UPDATE", incident(), incident({HARM: "c,widespread", REQ: ALICE}), ALICE),
+    Case(
+        "support-may-not-classify-harm", AII, "UPDATE", incident(), incident({HARM: "b", REQ: BOB}), BOB,
+        raw=rules(VERB), webhook=rules(VERB), says=(f"{BOB} may not report",),
+    ),
+    Case(
+        "oncall-group-records-a-submission", AII, "UPDATE", incident(),
+        incident({SUBMITTED: "gdpr-art33=DPA-1142", REQ: CAROL}), CAROL, groups=("oncall-ml",),
+    ),
+    Case(
+        "submission-by-a-stranger", AII, "UPDATE", incident(),
+        incident({SUBMITTED: "gdpr-art33=x", REQ: MALLORY}), MALLORY, raw=rules(VERB), webhook=rules(VERB),
     ),
     Case(
         "incident-of-a-system-with-a-policy", AII, "UPDATE", incident(of="fraud"),

@@ -89,6 +89,8 @@ def test_blind_spots_are_only_the_documented_ones() -> None:
         "inline-responder-replaces-the-policys-by-name",
         "support-may-not-approve",
         "postmortem-by-a-stranger",
+        "support-may-not-classify-harm",
+        "submission-by-a-stranger",
         "incident-of-a-system-with-a-policy",
         "incident-of-a-system-that-is-gone",
         "incident-moved-to-another-system-in-the-same-write",
