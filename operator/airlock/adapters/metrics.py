@@ -49,6 +49,13 @@ REPORT_DEADLINE = Gauge(
     registry=REGISTRY,
 )
 
+NOTIFICATIONS = Counter(
+    "airlock_notifications_total",
+    "Notice delivery attempts by channel type, audience and result (sent, failed, gave-up).",
+    ["channel_type", "audience", "result"],
+    registry=REGISTRY,
+)
+
 
 def serve(port: int, host: str = "0.0.0.0") -> None:
     """Serve /metrics from a background thread."""

@@ -162,5 +162,7 @@ class ObjectMeta(Model):
     name: str | None = None
     namespace: str | None = None
     generation: int | None = None
+    uid: str | None = None
+    resource_version: str | None = Field(default=None, alias="resourceVersion")
     annotations: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)

@@ -133,7 +133,8 @@ class Notification(StatusModel):
     )
     state: NotificationState = Field(default=NotificationState.DRAFTED, description="drafted, sending, sent or failed.")
     attempts: int = Field(default=0, ge=0, description="Delivery attempts so far.")
-    channel: str | None = Field(default=None, description="Where it was sent (webhook, e-mail, ...).")
+    channel: str | None = Field(default=None, description="The delivery channel's name (none: drafted only).")
+    severity: Severity | None = Field(default=None, description="The severity it announces.")
     idempotency_key: str | None = Field(
         default=None, alias="idempotencyKey", description="Sent with every attempt so a retry never duplicates."
     )

@@ -10,6 +10,7 @@ READY = "Ready"
 CONTAINED = "Contained"
 MONITORING_HEALTHY = "MonitoringHealthy"
 STALLED = "Stalled"
+NOTICES_READY = "NoticesReady"
 
 
 def set_condition(

@@ -17,6 +17,7 @@ from airlock.api import query_template
 from airlock.api.aisystem import AISystemSpec, Mode
 from airlock.api.common import Action, Audience, Severity
 from airlock.api.matrix import Monitor, NoticeTemplate, Responder, SeverityPolicy
+from airlock.api.notifications import Channel
 from airlock.api.policy import ContainmentPolicySpec
 from airlock.domain.errors import SpecError
 from airlock.domain.templates import TemplateContext, baseline_query, render, render_match
@@ -52,6 +53,8 @@ class Plan:
     responders: list[Responder]
     templates: dict[Audience, NoticeTemplate] = field(default_factory=dict)
     policy: str | None = None
+    channels: list[Channel] = field(default_factory=list)
+    auto_send: list[Audience] | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -69,6 +72,13 @@ def _merge_named(base: list[_Named], overrides: list[_Named]) -> list[_Named]:
     merged = {item.name: item for item in base}
     for item in overrides:
         merged[item.name] = item
+    return list(merged.values())
+
+
+def _merge_named_channels(base: list[Channel], overrides: list[Channel]) -> list[Channel]:
+    merged = {c.name: c for c in base}
+    for channel in overrides:
+        merged[channel.name] = channel
     return list(merged.values())
 
 
@@ -93,6 +103,15 @@ def build_plan(
     responders = merge_responders(policy.responders if policy else [], spec.responders)
     templates = dict(policy.templates) if policy else {}
     templates.update(spec.templates)
+    base = policy.notifications if policy else None
+    channels = _merge_named_channels(
+        base.channels if base else [], spec.notifications.channels if spec.notifications else []
+    )
+    auto_send = (
+        spec.notifications.auto_send
+        if spec.notifications and spec.notifications.auto_send is not None
+        else (base.auto_send if base else None)
+    )
 
     inline = {m.name for m in spec.monitors}
     # Where each merged monitor is written, so an error points at the line to fix.
@@ -145,4 +164,6 @@ def build_plan(
         responders=responders,
         templates=templates,
         policy=spec.policy_ref.name if spec.policy_ref else None,
+        channels=channels,
+        auto_send=auto_send,
     )

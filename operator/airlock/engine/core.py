@@ -91,6 +91,12 @@ class Engine:
         self.incidents: dict[tuple[str, str], AIIncident] = {}
         self.changed = asyncio.Event()  # wakes the scheduler when systems change
         self._reported: set[tuple[str, str, str, str]] = set()  # (ns, name, kind, value) refusals already reported
+        # One lock per (namespace, system), outliving the system's entry: its incidents are written under it too.
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def lock_for(self, namespace: str, system: str) -> asyncio.Lock:
+        """The lock under which everything about this system and its incidents is written."""
+        return self._locks.setdefault((namespace, system), asyncio.Lock())
 
     # ----------------------------------------------------------------- inputs
 
@@ -121,7 +127,7 @@ class Engine:
         key = (meta["namespace"], meta["name"])
         entry = self.systems.get(key)
         if entry is None:
-            entry = SystemEntry(namespace=key[0], name=key[1], body=body)
+            entry = SystemEntry(namespace=key[0], name=key[1], body=body, lock=self.lock_for(*key))
             try:
                 entry.status = AISystemStatus.model_validate(body.get("status") or {})
             except ValidationError:
@@ -164,6 +170,8 @@ class Engine:
             return
         key = (incident.metadata.namespace or "", incident.metadata.name or "")
         previous = self.incidents.get(key)
+        if previous is not None and _older(incident.metadata.resource_version, previous.metadata.resource_version):
+            return  # a late watch event: the cache already holds what a write of ours returned
         self.incidents[key] = incident
         before = previous.metadata.annotations if previous else {}
         if before != incident.metadata.annotations:
@@ -262,7 +270,7 @@ class Engine:
             incident = await self._acknowledge(entry, incident, now)
             incident = await self._record_approval(entry, incident, now)
         annotations = entry.annotations
-        caller = self._caller(annotations)
+        caller = self.caller(annotations)
 
         # 2. Manual shutdown: held while the annotation is present and authorized.
         shutdown_reason = annotations.get(keys.SHUTDOWN)
@@ -420,7 +428,7 @@ class Engine:
         entry = self.systems.get((incident.metadata.namespace or "", incident.spec.system))
         if entry is not None and entry.plan is not None:
             responders = entry.plan.responders
-        caller = self._caller(incident.metadata.annotations)
+        caller = self.caller(incident.metadata.annotations)
         ack = incident.status.acknowledged_at is not None
         # An approval on the record stays an approval, whoever annotates the incident later.
         approved = any(e.type == "Approved" for e in incident.status.timeline) or (
@@ -576,7 +584,7 @@ class Engine:
             return incident
         plan = entry.plan
         assert plan is not None
-        caller = self._caller(incident.metadata.annotations)
+        caller = self.caller(incident.metadata.annotations)
         verdict = authority.authorize(caller, Verb.ACKNOWLEDGE, plan.responders)
         if not verdict.allowed:
             await self._unauthorized(
@@ -599,7 +607,7 @@ class Engine:
             return incident
         plan = entry.plan
         assert plan is not None
-        caller = self._caller(incident.metadata.annotations)
+        caller = self.caller(incident.metadata.annotations)
         verdict = authority.authorize(caller, Verb.APPROVE, plan.responders)
         if not verdict.allowed:
             await self._unauthorized(entry, incident, "approve", value, verdict.reason, now)
@@ -911,7 +919,7 @@ class Engine:
 
     # ---------------------------------------------------------------- status
 
-    def _caller(self, annotations: dict[str, str]) -> authority.Caller | None:
+    def caller(self, annotations: dict[str, str]) -> authority.Caller | None:
         username = annotations.get(keys.REQUESTED_BY)
         if not username:
             return None
@@ -964,6 +972,14 @@ class Engine:
                 conds, conditions.CONTAINED, False, "NotContained", "the target runs as deployed", gen, now
             )
         conds = conditions.set_condition(conds, conditions.STALLED, False, "Reconciled", "spec is valid", gen, now)
+        if entry.notices_error:
+            conds = conditions.set_condition(
+                conds, conditions.NOTICES_READY, False, "TemplateInvalid", entry.notices_error, gen, now
+            )
+        else:
+            conds = conditions.set_condition(
+                conds, conditions.NOTICES_READY, True, "TemplatesValid", "every notice template renders", gen, now
+            )
         if entry.target_missing:
             conds = conditions.set_condition(
                 conds, conditions.READY, False, "TargetMissing", entry.target_missing, gen, now
@@ -1021,6 +1037,13 @@ class Engine:
             return
         entry.written = body
         entry.written_at = now
+
+
+def _older(candidate: str | None, current: str | None) -> bool:
+    """Whether ``candidate`` is an older resourceVersion than ``current`` (both numeric, as etcd's are)."""
+    if candidate is None or current is None or not candidate.isdigit() or not current.isdigit():
+        return False
+    return int(candidate) < int(current)
 
 
 def _same_intent(before: dict[str, Any], after: dict[str, Any]) -> bool:

@@ -33,6 +33,8 @@ class SystemEntry:
     target_missing: str | None = None
     # Whether the target was checked for a containment this entry's status does not know (see Engine._adopt).
     adoption_checked: bool = False
+    # A notice template override that cannot render (set by the followups loop; NoticesReady condition).
+    notices_error: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -25,6 +25,7 @@ from airlock.adapters.prometheus import PrometheusProvider
 from airlock.api import annotations as keys
 from airlock.domain import authority
 from airlock.engine.core import Engine, Settings
+from airlock.engine.followups import Followups
 from airlock.engine.scheduler import Scheduler
 
 log = structlog.get_logger("airlock.operator")
@@ -102,16 +103,18 @@ async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) ->
     memo["engine"] = engine
     memo["client"] = client
     memo["scheduler_task"] = asyncio.create_task(scheduler.run(), name="airlock-scheduler")
+    memo["followups_task"] = asyncio.create_task(Followups(engine).run(), name="airlock-followups")
     log.info("operator.started", prometheus=config.prometheus_url, server=cluster.server)
 
 
 @kopf.on.cleanup(id="airlock-cleanup")
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    task: asyncio.Task[None] | None = memo.get("scheduler_task")
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    for name in ("followups_task", "scheduler_task"):
+        task: asyncio.Task[None] | None = memo.get(name)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     client: kube.KubeClient | None = memo.get("client")
     if client is not None:
         await client.close()

@@ -36,6 +36,8 @@ PATHS = {
     "StatefulSet": ("/apis/apps/v1", "statefulsets", True),
     "Rollout": ("/apis/argoproj.io/v1alpha1", "rollouts", True),
     "Service": ("/api/v1", "services", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "Secret": ("/api/v1", "secrets", True),
     "Event": ("/api/v1", "events", True),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
     "ScaledObject": ("/apis/keda.sh/v1alpha1", "scaledobjects", True),

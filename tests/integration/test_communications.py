@@ -1,0 +1,363 @@
+"""Incident communications end to end: notices, delivery, regulatory clocks, post-mortem (issues 5 and 6).
+
+The real operator against the sandbox, real Prometheus and a local receiver
+standing in for the webhook and PagerDuty endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airlock.sandbox.receiver import Receiver, verify_webhook
+from tests.integration import checks
+from tests.integration.conftest import Tenant, World
+from tests.integration.systems import ALICE, chatbot
+from tests.integration.world import deployment, service, wait_for
+
+pytestmark = pytest.mark.integration
+
+HMAC_KEY = "s3cret-hmac"
+CAROL = "carol@example.com"  # compliance: may report, nothing else
+MALLORY = "mallory@example.com"
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with Receiver(hmac_key=HMAC_KEY) as running:
+        yield running
+
+
+def _secret(namespace: str, name: str, data: dict[str, str]) -> dict[str, Any]:
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}, "data": encoded}
+
+
+def _system(tenant: Tenant, receiver: Receiver, **extra: Any) -> dict[str, Any]:
+    system = chatbot(tenant.namespace, tenant.app)
+    spec = system["spec"]
+    spec["severities"]["SEV1"]["notify"] = ["internal", "regulator", "users"]
+    spec["severities"]["SEV1"]["postmortemRequired"] = True
+    spec["regulatory"] = {
+        "euAiAct": {"highRisk": True, "memberStates": ["DE", "FR"], "provider": "Example AG"},
+        "gdpr": {"personalData": True, "controller": "Example AG"},
+    }
+    spec["notifications"] = {
+        "channels": [
+            {
+                "name": "ops-webhook",
+                "type": "webhook",
+                "url": f"{receiver.url}/webhook",
+                "secretRef": {"name": "hooks"},
+            },
+            {
+                "name": "pager",
+                "type": "pagerduty",
+                "url": f"{receiver.url}/pagerduty",
+                "secretRef": {"name": "pagerduty"},
+            },
+        ]
+    }
+    spec["responders"].append({"name": "compliance", "subjects": [{"kind": "User", "name": CAROL}], "may": ["report"]})
+    spec.update(extra)
+    return system
+
+
+def _setup(world: World, tenant: Tenant, receiver: Receiver, **extra: Any) -> None:
+    api, ns = world.api, tenant.namespace
+    api.create(_secret(ns, "hooks", {"hmacKey": HMAC_KEY}))
+    api.create(_secret(ns, "pagerduty", {"routingKey": "R0UT1NG"}))
+    api.create(deployment(ns, "chatbot-v7", tenant.app, replicas=3))
+    api.create(service(ns, "chatbot", {"app": tenant.app}))
+    api.create(_system(tenant, receiver, **extra))
+    checks.wait_phase(world, ns, "Healthy", timeout=20)
+
+
+def _mine(receiver: Receiver, path: str, incident: str) -> list[Any]:
+    return [r for r in receiver.received(path) if r.json and incident in str(r.json)]
+
+
+def _incident(world: World, ns: str, name: str) -> dict[str, Any]:
+    found = world.api.get("AIIncident", ns, name)
+    assert found is not None
+    return found
+
+
+def _regimes(incident: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["regime"]: r for r in (incident.get("status") or {}).get("reporting") or []}
+
+
+def test_privacy_incident_from_notices_to_closed_post_mortem(world: World, tenant: Tenant, receiver: Receiver) -> None:
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant, receiver)
+    world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+    checks.wait_phase(world, ns, "ShutDown", timeout=15)
+    name = checks.wait_incident(world, ns, timeout=5, severity="SEV1")["metadata"]["name"]
+
+    # Internal: the signed webhook and a PagerDuty trigger, at once.
+    hook = wait_for("webhook opened", lambda: _mine(receiver, "/webhook", name), timeout=10)[0]
+    assert verify_webhook(hook, HMAC_KEY)
+    assert hook.json["event"] == "opened"
+    assert hook.json["audience"] == "internal"
+    assert hook.json["severity"] == "SEV1"
+    assert hook.header("idempotency-key")
+    page = wait_for("PagerDuty trigger", lambda: _mine(receiver, "/pagerduty", name), timeout=10)[0]
+    assert page.json["event_action"] == "trigger"
+    assert page.json["dedup_key"] == f"airlock/{ns}/{name}"
+    assert page.json["payload"]["severity"] == "critical"
+
+    # Regulator and users: drafted (not auto-sent), the drafts in a ConfigMap owned by the incident.
+    incident = _incident(world, ns, name)
+    drafted = {n["audience"] for n in incident["status"]["notifications"] if n.get("channel") is None}
+    assert drafted == {"regulator", "users"}
+    assert all(n["state"] == "drafted" for n in incident["status"]["notifications"] if n.get("channel") is None)
+    drafts = wait_for("drafts", lambda: api.get("ConfigMap", ns, f"{name}-notices"), timeout=10)
+    assert set(drafts["data"]) == {
+        "internal.md",
+        "users.md",
+        "regulator-eu-ai-act-art73.md",
+        "regulator-gdpr-art33.md",
+    }
+    assert drafts["metadata"]["ownerReferences"][0]["uid"] == incident["metadata"]["uid"]
+    assert "Art. 73" in drafts["data"]["regulator-eu-ai-act-art73.md"]
+    assert not [r for r in receiver.received() if r.json and r.json.get("audience") in ("regulator", "users")]
+
+    # The clocks: GDPR 72 h and the 2-day Art. 3(49) classification, from detection.
+    detected = datetime.datetime.fromisoformat(incident["status"]["detectedAt"].replace("Z", "+00:00"))
+    regimes = _regimes(incident)
+    assert set(regimes) == {"gdpr-art33", "eu-ai-act-art73-classification"}
+    gdpr_due = datetime.datetime.fromisoformat(regimes["gdpr-art33"]["deadline"].replace("Z", "+00:00"))
+    assert gdpr_due - detected == datetime.timedelta(hours=72)
+    on_track = {c["type"]: c for c in incident["status"]["conditions"]}["ReportingOnTrack"]
+    assert on_track["status"] == "True"
+    assert "72" not in on_track["reason"]
+
+    # A stranger may not classify; compliance may: (c) fundamental rights, widespread → 2-day Art. 73 clock.
+    api.annotate("AIIncident", ns, name, {"airlock.dev/harm": "c", "airlock.dev/requested-by": MALLORY})
+    wait_for(
+        "refusal",
+        lambda: any(MALLORY in e["message"] for e in api.events(ns, name) if e["reason"] == "UnauthorizedRequest"),
+        timeout=10,
+    )
+    assert _incident(world, ns, name)["spec"].get("harm", []) == []
+    api.annotate("AIIncident", ns, name, {"airlock.dev/harm": "c,widespread", "airlock.dev/requested-by": CAROL})
+    wait_for("Art. 73 clock", lambda: "eu-ai-act-art73" in _regimes(_incident(world, ns, name)), timeout=10)
+    incident = _incident(world, ns, name)
+    assert incident["spec"]["harm"] == ["c"]
+    assert incident["spec"]["widespread"] is True
+    art73 = datetime.datetime.fromisoformat(_regimes(incident)["eu-ai-act-art73"]["deadline"].replace("Z", "+00:00"))
+    assert art73 - detected == datetime.timedelta(days=2)
+    assert "eu-ai-act-art73-classification" not in _regimes(incident)
+
+    # Submission recorded with its reference and who recorded it.
+    api.annotate(
+        "AIIncident",
+        ns,
+        name,
+        {"airlock.dev/report-submitted": "gdpr-art33=DPA-2026-1142", "airlock.dev/requested-by": CAROL},
+    )
+    wait_for(
+        "submitted", lambda: _regimes(_incident(world, ns, name))["gdpr-art33"]["state"] == "submitted", timeout=10
+    )
+    gdpr = _regimes(_incident(world, ns, name))["gdpr-art33"]
+    assert gdpr["reference"] == "DPA-2026-1142"
+    assert gdpr["submittedBy"] == CAROL
+
+    # Acknowledge → PagerDuty acknowledge; heal + release → resolve, same dedup key.
+    api.annotate("AIIncident", ns, name, {"airlock.dev/acknowledge": "on it", "airlock.dev/requested-by": ALICE})
+    wait_for(
+        "PD acknowledge",
+        lambda: [r for r in _mine(receiver, "/pagerduty", name) if r.json["event_action"] == "acknowledge"],
+        timeout=10,
+    )
+    world.model.heal((ns, tenant.app))
+    wait_for("monitor ok", lambda: checks.monitor(world, ns, "pii-leak").get("state") == "ok", timeout=15)
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "fixed", "airlock.dev/requested-by": ALICE})
+    checks.wait_phase(world, ns, "Healthy", timeout=10)
+    wait_for(
+        "PD resolve",
+        lambda: [r for r in _mine(receiver, "/pagerduty", name) if r.json["event_action"] == "resolve"],
+        timeout=10,
+    )
+    assert {r.json["dedup_key"] for r in _mine(receiver, "/pagerduty", name)} == {f"airlock/{ns}/{name}"}
+    events = [r.json["event"] for r in _mine(receiver, "/webhook", name)]
+    assert events == ["opened", "acknowledged", "contained", "resolved"] or sorted(events) == sorted(
+        ["opened", "acknowledged", "contained", "resolved"]
+    )
+    # Exactly once: as many deliveries as distinct idempotency keys.
+    keys = [r.header("idempotency-key") for r in _mine(receiver, "/webhook", name)]
+    assert len(keys) == len(set(keys))
+
+    # SEV1 requires a post-mortem: the incident stays Resolved, the draft is in a ConfigMap.
+    draft = wait_for("post-mortem draft", lambda: api.get("ConfigMap", ns, f"{name}-postmortem"), timeout=10)
+    assert name in draft["data"]["postmortem.md"]
+    time.sleep(2)
+    assert _incident(world, ns, name)["status"]["phase"] == "Resolved"
+    # "draft" while its questions are unanswered is refused, naming them.
+    api.annotate("AIIncident", ns, name, {"airlock.dev/postmortem": "draft", "airlock.dev/requested-by": ALICE})
+    refusal = wait_for(
+        "PostmortemIncomplete",
+        lambda: [e for e in api.events(ns, name) if e["reason"] == "PostmortemIncomplete"],
+        timeout=10,
+    )[0]
+    assert "unanswered" in refusal["message"]
+    assert _incident(world, ns, name)["status"]["phase"] == "Resolved"
+    # "none" is refused too: SEV1 requires one.
+    api.annotate("AIIncident", ns, name, {"airlock.dev/postmortem": "none", "airlock.dev/requested-by": ALICE})
+    wait_for(
+        "PostmortemRequired",
+        lambda: [e for e in api.events(ns, name) if e["reason"] == "PostmortemRequired"],
+        timeout=10,
+    )
+    assert _incident(world, ns, name)["status"]["phase"] == "Resolved"
+    api.annotate(
+        "AIIncident",
+        ns,
+        name,
+        {"airlock.dev/postmortem": "https://wiki.example.com/pm/42", "airlock.dev/requested-by": ALICE},
+    )
+    wait_for("Closed", lambda: _incident(world, ns, name)["status"]["phase"] == "Closed", timeout=10)
+    closed = _incident(world, ns, name)["status"]
+    assert closed["postmortem"] == {"state": "complete", "ref": "https://wiki.example.com/pm/42"}
+    assert closed["closedAt"]
+
+
+def test_endpoint_outage_and_a_kill_9_lose_and_duplicate_nothing(
+    world: World, tenant: Tenant, receiver: Receiver
+) -> None:
+    _api, ns = world.api, tenant.namespace
+    _setup(world, tenant, receiver)
+    receiver.fail_with(503)
+    try:
+        world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+        checks.wait_phase(world, ns, "ShutDown", timeout=15)
+        name = checks.wait_incident(world, ns, timeout=5, severity="SEV1")["metadata"]["name"]
+
+        def retrying() -> list[dict[str, Any]]:
+            found = _incident(world, ns, name)["status"]["notifications"]
+            return [
+                n for n in found if n.get("channel") == "ops-webhook" and n["attempts"] >= 2 and n["state"] == "failed"
+            ]
+
+        entry = wait_for("retries with backoff", retrying, timeout=20)[0]
+        assert entry["nextAttempt"]
+        assert "503" in entry["lastError"]
+        failed = {c["type"]: c for c in _incident(world, ns, name)["status"]["conditions"]}["NoticesDelivered"]
+        assert failed["status"] == "False"
+        assert failed["reason"] == "Retrying"
+        world.operator.kill()
+    finally:
+        receiver.fail_with(None)
+    world.operator.start()
+
+    def delivered() -> bool:
+        found = _incident(world, ns, name)["status"]["notifications"]
+        mine = [n for n in found if n.get("channel") is not None]
+        return bool(mine) and all(n["state"] == "sent" for n in mine)
+
+    wait_for(
+        "every notice sent after the restart",
+        lambda: delivered() or print(_incident(world, ns, name)["status"]["notifications"]),
+        timeout=40,
+        interval=2,
+    )
+    accepted = [r for r in _mine(receiver, "/webhook", name) if r.accepted]
+    keys = [r.header("idempotency-key") for r in accepted]
+    assert keys
+    assert len(keys) == len(set(keys)), "a notice was delivered twice"
+    sent = [n for n in _incident(world, ns, name)["status"]["notifications"] if n.get("channel") == "ops-webhook"]
+    assert {n["idempotencyKey"] for n in sent} == set(keys)
+    pages = [r for r in _mine(receiver, "/pagerduty", name) if r.accepted]
+    assert [r.json["event_action"] for r in pages] == ["trigger"]
+
+
+def _stale_incident(ns: str, name: str, hours_ago: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    detected = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=hours_ago)
+    stamp = detected.strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {
+        "apiVersion": "airlock.dev/v1alpha1",
+        "kind": "AIIncident",
+        "metadata": {"name": name, "namespace": ns, "labels": {"airlock.dev/system": "chatbot"}},
+        "spec": {
+            "system": "chatbot",
+            "failureMode": "privacy",
+            "severity": "SEV1",
+            "trigger": {"type": "manual", "by": ALICE, "reason": "found in a support ticket"},
+        },
+    }
+    status = {
+        "status": {
+            "phase": "Resolved",
+            "detectedAt": stamp,
+            "resolvedAt": stamp,
+            "timeline": [{"at": stamp, "type": "Detected", "message": "SEV1 privacy", "by": ALICE}],
+        }
+    }
+    return body, status
+
+
+def test_deadline_warnings_fire_once_each_and_overdue_shows(world: World, tenant: Tenant, receiver: Receiver) -> None:
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant, receiver)
+    for name, hours in (("late", 71.0), ("overdue", 73.0)):
+        body, status = _stale_incident(ns, name, hours)
+        api.create(body)
+        api.patch("AIIncident", ns, name, status, sub="status")
+
+    def reasons(name: str) -> list[str]:
+        return [e["reason"] for e in api.events(ns, name) if e["reason"].startswith("Report")]
+
+    wait_for("90 % warning", lambda: "ReportDeadlineNinetyPercentElapsed" in reasons("late"), timeout=15)
+    wait_for("overdue", lambda: "ReportOverdue" in reasons("overdue"), timeout=15)
+    time.sleep(3)  # a few more passes: each warning stays one Event
+    late = reasons("late")
+    assert sorted(r for r in late if r.startswith("ReportDeadline")) == [
+        "ReportDeadlineHalfElapsed",
+        "ReportDeadlineHalfElapsed",
+        "ReportDeadlineNinetyPercentElapsed",
+        "ReportDeadlineNinetyPercentElapsed",
+    ]  # Art. 73 classification (2 d) and GDPR (72 h): both past 90 %
+    assert late.count("ReportOverdue") == 1  # the 48 h classification clock ran out 23 h ago
+    overdue = _incident(world, ns, "overdue")
+    states = {r["regime"]: r["state"] for r in overdue["status"]["reporting"]}
+    assert states == {"gdpr-art33": "overdue", "eu-ai-act-art73-classification": "overdue"}
+    cond = {c["type"]: c for c in overdue["status"]["conditions"]}["ReportingOnTrack"]
+    assert cond["status"] == "False"
+    assert cond["reason"] == "Overdue"
+    assert "OVERDUE" in cond["message"]
+    # The AISystem hears of it too.
+    assert "ReportOverdue" in checks.reasons(world, ns)
+
+
+def test_broken_template_is_reported_on_the_system_and_never_stops_containment(
+    world: World, tenant: Tenant, receiver: Receiver
+) -> None:
+    api, ns = world.api, tenant.namespace
+    templates = {
+        "users": {"body": "Dear user, {{ incident.nope }}"},
+        "regulator": {"configMapRef": {"name": "legal-templates", "key": "regulator.j2"}},
+    }
+    _setup(world, tenant, receiver, templates=templates)
+    cond = wait_for(
+        "NoticesReady False",
+        lambda: (c := checks.condition(world, ns, "NoticesReady")).get("status") == "False" and c,
+        timeout=15,
+    )
+    assert cond["reason"] == "TemplateInvalid"
+    assert "templates.users.body" in cond["message"]
+    assert "nope" in cond["message"]
+    assert "templates.regulator.configMapRef" in cond["message"]
+    assert "legal-templates" in cond["message"]
+    assert "TemplateInvalid" in checks.reasons(world, ns)
+    # Containment does not depend on notices.
+    world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+    checks.wait_phase(world, ns, "ShutDown", timeout=15)
+    name = checks.wait_incident(world, ns, timeout=5, severity="SEV1")["metadata"]["name"]
+    drafts = wait_for("drafts with defaults", lambda: api.get("ConfigMap", ns, f"{name}-notices"), timeout=10)
+    assert "Dear user" not in drafts["data"]["users.md"]  # the shipped default stood in
+    world.model.heal((ns, tenant.app))
