@@ -340,7 +340,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 @pytest.mark.integration
-@pytest.mark.skip(reason="needs the operator's drill handling")
 def test_the_operator_runs_a_drill_without_touching_the_workload(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -356,7 +355,8 @@ def test_the_operator_runs_a_drill_without_touching_the_workload(
     body["spec"].pop("policyRef")
     body["spec"]["params"] = {"app": app}
     api.create(body)
-    wait_for("system Healthy", lambda: ((api.get("AISystem", namespace, SYSTEM) or {}).get("status") or {}).get("phase") == "Healthy")  # fmt: skip
+    # Any reconciled phase will do: a drill does not need the metrics the example's monitors read.
+    wait_for("system reconciled", lambda: ((api.get("AISystem", namespace, SYSTEM) or {}).get("status") or {}).get("phase"))  # fmt: skip
     config = world.cluster.write_kubeconfig(tmp_path / "alice", user=ALICE, namespace=namespace)
 
     code, out = airlock(

@@ -361,3 +361,57 @@ def test_broken_template_is_reported_on_the_system_and_never_stops_containment(
     drafts = wait_for("drafts with defaults", lambda: api.get("ConfigMap", ns, f"{name}-notices"), timeout=10)
     assert "Dear user" not in drafts["data"]["users.md"]  # the shipped default stood in
     world.model.heal((ns, tenant.app))
+
+
+def test_drill_rehearses_the_plan_pages_internal_only_and_never_writes_the_workload(
+    world: World, tenant: Tenant, receiver: Receiver
+) -> None:
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant, receiver)
+    before = {
+        what: checks.versions(world, resource, ns, name)
+        for what, resource, name in (
+            ("deployment", "deployments", "chatbot-v7"),
+            ("service", "services", "chatbot"),
+        )
+    }
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/drill": "privacy/t1", "airlock.dev/requested-by": ALICE})
+    wait_for("drill handled", lambda: checks.status(world, ns).get("lastHandledDrill") == "privacy/t1", timeout=10)
+    (drill,) = [i for i in api.list("AIIncident", ns) if i["spec"].get("drill")]
+    name = drill["metadata"]["name"]
+    assert "-drill-" in name
+    assert drill["spec"]["trigger"] == {"type": "drill", "by": ALICE, "reason": "privacy/t1"}
+    record = drill["status"]["drill"]
+    assert record["scenario"] == "privacy"
+    assert record["actions"] == ["reroute", "scaleToZero"]
+    assert any("ml-oncall" in p for p in record["paged"])
+    assert "DrillDecision" in checks.timeline(drill)
+    assert "DrillStarted" in checks.reasons(world, ns)
+    # Internal channels only, marked as a drill; regulator and users only drafted.
+    hook = wait_for("drill notice", lambda: _mine(receiver, "/webhook", name), timeout=10)[0]
+    assert hook.json["drill"] is True
+    assert hook.json["subject"].startswith("[DRILL]")
+    drafts = wait_for("drafts", lambda: api.get("ConfigMap", ns, f"{name}-notices"), timeout=10)
+    assert drafts["data"]["users.md"].startswith("Subject: [DRILL]")
+    assert not [r for r in _mine(receiver, "/webhook", name) if r.json.get("audience") != "internal"]
+    # A drill owes no regulator anything.
+    assert wait_for("reporting", lambda: _incident(world, ns, name)["status"].get("reporting") == [], timeout=5) is True
+
+    # Acknowledged: the time to acknowledge is measured and the drill ends.
+    time.sleep(1)
+    api.annotate("AIIncident", ns, name, {"airlock.dev/acknowledge": "here", "airlock.dev/requested-by": ALICE})
+    wait_for("drill closed", lambda: _incident(world, ns, name)["status"]["phase"] == "Closed", timeout=10)
+    status = _incident(world, ns, name)["status"]
+    assert status["acknowledgedBy"] == ALICE
+    assert status["drill"]["timeToAcknowledgeSeconds"] >= 1.0
+    # Not one write to the workload or the Service, and the system never left Healthy.
+    for what, resource, obj in (("deployment", "deployments", "chatbot-v7"), ("service", "services", "chatbot")):
+        assert checks.versions(world, resource, ns, obj) == before[what], f"the drill wrote the {what}"
+    assert checks.phase(world, ns) == "Healthy"
+    assert [i for i in api.list("AIIncident", ns) if not i["spec"].get("drill")] == []
+
+    # A second drill needs a new value; someone without the drill verb is refused.
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/drill": "manual/t2", "airlock.dev/requested-by": MALLORY})
+    wait_for("refused", lambda: checks.status(world, ns).get("lastHandledDrill") == "manual/t2", timeout=10)
+    assert len([i for i in api.list("AIIncident", ns) if i["spec"].get("drill")]) == 1
+    assert any(MALLORY in e["message"] for e in api.events(ns, "chatbot") if e["reason"] == "UnauthorizedRequest")

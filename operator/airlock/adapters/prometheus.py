@@ -42,6 +42,11 @@ def _ts(value: Any) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(float(value), tz=datetime.UTC)
 
 
+def _seconds(value: float) -> str:
+    """Seconds as Prometheus parses them: a plain decimal to the millisecond, never ``1e+06``."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
 class PrometheusProvider:
     def __init__(
         self,
@@ -93,9 +98,18 @@ class PrometheusProvider:
         return _instant(result)
 
     async def range(self, query: str, start: datetime.datetime, end: datetime.datetime, step: float) -> list[Series]:
+        """Evaluate a range query; Prometheus answers at exactly ``start + k * step`` up to ``end``.
+
+        ``start``, ``end`` and ``step`` go out as plain seconds (millisecond precision, what
+        Prometheus keeps).  ``custom_query_range`` itself rounds start and end to whole seconds,
+        which moves the whole answer off the caller's grid (a backtest from ``…:57.5Z`` got every
+        point at ``…:58``); its ``params`` are merged after its own, so the exact values win.
+        A plain number also keeps a fractional step valid ("2.5s" is no Prometheus duration).
+        """
+        exact = {"start": _seconds(start.timestamp()), "end": _seconds(end.timestamp()), "step": _seconds(step)}
         async with self._limit:
             result = await asyncio.to_thread(
-                self._call, self._client.custom_query_range, query, start, end, f"{step:g}s"
+                self._call, self._client.custom_query_range, query, start, end, exact["step"], exact
             )
         out: list[Series] = []
         for item in result or []:

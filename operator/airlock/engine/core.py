@@ -37,7 +37,7 @@ from airlock.api.common import Action, FailureMode, Severity, Verb
 from airlock.api.incident import ActionRecord, AIIncident, IncidentPhase, Trigger, TriggerType
 from airlock.api.matrix import Threshold
 from airlock.api.policy import ContainmentPolicySpec
-from airlock.domain import authority, conditions, evaluation
+from airlock.domain import authority, conditions, drills, evaluation
 from airlock.domain import containment as domain_containment
 from airlock.domain import incidents as domain_incidents
 from airlock.domain.decisions import Decision, OpenIncident, Situation, decide, release_blockers
@@ -298,6 +298,12 @@ class Engine:
         if release is not None and release != status.last_handled_release:
             incident = await self._release(entry, status, incident, caller, release, manual, now)
             status.last_handled_release = release
+
+        # 3b. Drill request: rehearse the plan once per distinct value; never touches the workload.
+        drill = annotations.get(keys.DRILL)
+        if drill is not None and drill != status.last_handled_drill:
+            await self._drill(entry, caller, drill, now)
+            status.last_handled_drill = drill
 
         # 4. Manual shutdown lifted.
         containment = status.containment
@@ -616,6 +622,66 @@ class Engine:
         incidents.note(incident, now, "Approved", f"containment approved: {value}", who)
         await self.client.event(entry.ref(), "Normal", "Approved", f"{incident.metadata.name}: approved by {who}")
         return await incidents.write_status(self.client, incident)
+
+    async def _drill(
+        self, entry: SystemEntry, caller: authority.Caller | None, value: str, now: datetime.datetime
+    ) -> None:
+        """Open a drill incident with what the plan would do, who is paged and the gaps found.
+
+        Reads the target and the fallback Service (to find gaps) and writes only the
+        incident and Events: a drill never touches the workload.
+        """
+        plan = entry.plan
+        assert plan is not None
+        verdict = authority.authorize(caller, Verb.DRILL, plan.responders)
+        if not verdict.allowed:
+            await self._unauthorized(entry, None, "drill", value, verdict.reason, now)
+            return
+        try:
+            scenario = drills.parse_value(value)
+        except ValueError as exc:
+            await self.client.event(entry.ref(), "Warning", "DrillInvalid", f"airlock.dev/drill={value!r}: {exc}")
+            return
+        target = await self.client.get_or_none(
+            kube.TARGETS[plan.spec.target.kind.value], entry.namespace, plan.spec.target.name
+        )
+        fallback: bool | None = None
+        if plan.spec.fallback is not None:
+            service = await self.client.get_or_none(kube.SERVICES, entry.namespace, plan.spec.fallback.service)
+            fallback = service is not None
+        rehearsal = drills.rehearse(
+            plan, scenario, drills.Environment(target_exists=target is not None, fallback_service_exists=fallback)
+        )
+        who = caller.username if caller else None
+        body = domain_incidents.open_incident(
+            system=entry.name,
+            namespace=entry.namespace,
+            severity=rehearsal.severity,
+            failure_mode=rehearsal.failure_mode,
+            trigger=Trigger(type=TriggerType.DRILL, by=who, reason=value),
+            detected=now,
+            now=now,
+            dry_run=plan.dry_run,
+            drill=True,
+        )
+        assert body.status is not None
+        body.status.drill = rehearsal.record()
+        incidents.note(body, now, "DrillDecision", f"would: {rehearsal.decision} (not applied: drill)")
+        if rehearsal.paged:
+            incidents.note(body, now, "Paged", "to acknowledge: " + "; ".join(rehearsal.paged))
+        for gap in rehearsal.gaps:
+            incidents.note(body, now, "DrillGap", gap)
+        incident = await incidents.create(self.client, body)
+        self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+        m.INCIDENTS.labels(rehearsal.severity.value, rehearsal.failure_mode.value, "true").inc()
+        gaps = f"; {len(rehearsal.gaps)} gap(s): " + "; ".join(rehearsal.gaps) if rehearsal.gaps else "; no gaps found"
+        await self.client.event(
+            entry.ref(),
+            "Normal",
+            "DrillStarted",
+            f"{incident.metadata.name} ({scenario.value}, by {who}): {rehearsal.decision}{gaps}",
+        )
+        log.info("drill.started", namespace=entry.namespace, name=entry.name, incident=incident.metadata.name)
 
     # ------------------------------------------------------------ containment
 
