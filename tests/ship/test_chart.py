@@ -203,6 +203,10 @@ OPERATOR_PERMISSIONS = {
     ("keda.sh", "scaledobjects", "list"),
     ("keda.sh", "scaledobjects", "patch"),
     ("", "events", "create"),
+    ("", "configmaps", "get"),
+    ("", "configmaps", "create"),
+    ("", "configmaps", "patch"),
+    ("", "secrets", "get"),
 }
 CLUSTER_READS = {
     ("airlock.dev", "containmentpolicies", "get"),
@@ -217,9 +221,11 @@ def test_cluster_wide_rbac_is_exactly_what_the_operator_calls() -> None:
     assert permissions("default", "ClusterRole", "airlock") == OPERATOR_PERMISSIONS
     assert permissions("default", "ClusterRole", "airlock-cluster") == CLUSTER_READS
     assert of_kind("default", "Role") == []
-    # Nothing grants access to Secrets, ConfigMaps or Pods.
+    # No Pods; Secrets only one GET at a time (never listed or watched, so never cached).
     everything = {r for _, rule in rbac_rules("default") for r in rule["resources"]}
-    assert not everything & {"secrets", "configmaps", "pods", "pods/exec"}
+    assert not everything & {"pods", "pods/exec"}
+    secret_verbs = {v for _, rule in rbac_rules("default") if "secrets" in rule["resources"] for v in rule["verbs"]}
+    assert secret_verbs == {"get"}
 
 
 def test_namespaced_mode_uses_a_role_per_namespace() -> None:
@@ -258,6 +264,7 @@ def test_responder_role_and_bindings() -> None:
         ("argoproj.io", "rollouts", "get"),
         ("", "services", "get"),
         ("", "events", "list"),
+        ("", "configmaps", "get"),
     }
     assert [b for b in of_kind("default", "ClusterRoleBinding") if b["metadata"]["name"] == "airlock-responder"] == []
     binding = one("all-on", "ClusterRoleBinding", "airlock-responder")
