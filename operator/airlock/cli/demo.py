@@ -20,6 +20,8 @@ from typing import Any
 
 NS, APP = "ml-prod", "chatbot"
 ONCALL = "alice@example.com"
+COMPLIANCE = "carol@example.com"
+HMAC_KEY = "demo-hmac-key"
 
 POLICY: dict[str, Any] = {
     "apiVersion": "airlock.dev/v1alpha1",
@@ -46,6 +48,7 @@ POLICY: dict[str, Any] = {
                 "response": "shutdown",
                 "actions": ["reroute", "scaleToZero"],
                 "notify": ["internal", "regulator", "users"],
+                "postmortemRequired": True,
             },
             "SEV2": {
                 "response": "escalate",
@@ -61,7 +64,8 @@ POLICY: dict[str, Any] = {
                 "name": "ml-oncall",
                 "subjects": [{"kind": "Group", "name": "oncall-ml"}, {"kind": "User", "name": ONCALL}],
                 "may": ["acknowledge", "approve", "shutdown", "release", "drill"],
-            }
+            },
+            {"name": "compliance", "subjects": [{"kind": "User", "name": COMPLIANCE}], "may": ["report"]},
         ],
     },
 }
@@ -77,6 +81,13 @@ SYSTEM: dict[str, Any] = {
         "target": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "chatbot-v7"},
         "fallback": {"service": "chatbot", "selector": {"app": "chatbot-fallback"}},
         "params": {"app": APP},
+        "regulatory": {
+            "euAiAct": {"highRisk": True, "memberStates": ["DE", "FR"], "provider": "Example Retail GmbH"},
+            "gdpr": {"personalData": True, "controller": "Example Retail GmbH"},
+        },
+        "notifications": {
+            "channels": [{"name": "oncall-webhook", "type": "webhook", "secretRef": {"name": "airlock-notify"}}]
+        },
     },
 }
 
@@ -128,26 +139,39 @@ def _ensure_prometheus() -> bool:
 def run(args: argparse.Namespace) -> int:
     if not _ensure_prometheus():
         return 1
+    from airlock.sandbox.receiver import Receiver
     from airlock.sandbox.world import running_world
 
     directory = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="airlock-demo-"))
     story = Story()
     print("airlock demo — a chatbot leaks customers' data on a Tuesday afternoon.\n")
-    with running_world(directory) as world:
+    with running_world(directory) as world, Receiver(hmac_key=HMAC_KEY) as receiver:
         story.say(
-            f"sandbox API server {world.cluster.url}, Prometheus {world.prometheus.url}, operator pid {world.operator.process.pid if world.operator.process else '?'}"
+            f"sandbox API server {world.cluster.url}, Prometheus {world.prometheus.url}, operator pid {world.operator.process.pid if world.operator.process else '?'}, on-call webhook {receiver.url}"
         )
         try:
-            return _story(world, story, directory)
+            return _story(world, story, directory, receiver)
         finally:
             print(f"\nlogs and kubeconfig: {directory}")
 
 
-def _story(world: Any, story: Story, directory: Path) -> int:
+def _story(world: Any, story: Story, directory: Path, receiver: Any) -> int:
+    import base64
+
+    from airlock.sandbox.receiver import verify_webhook
     from airlock.sandbox.world import deployment, service, wait_for
 
     api = world.api
     api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    secret = {"url": f"{receiver.url}/webhook", "hmacKey": HMAC_KEY}
+    api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "airlock-notify", "namespace": NS},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in secret.items()},
+        }
+    )
     world.model.add_app(NS, APP)
     api.create(deployment(NS, "chatbot-v7", APP, replicas=3))
     api.create(service(NS, "chatbot", {"app": APP}))
@@ -194,6 +218,46 @@ def _story(world: Any, story: Story, directory: Path) -> int:
             print(f"    {entry['at']}  {entry['type']:<12} {entry['message']}  (by {entry.get('by')})")
         print()
 
+        def delivered() -> list[Any]:
+            return [r for r in receiver.received("/webhook") if r.accepted and r.json.get("incident") == incident_name]
+
+        hook = wait_for("internal notice delivered", delivered, timeout=15)[0]
+        if not verify_webhook(hook, HMAC_KEY):
+            return story.fail("the webhook notice's HMAC signature does not verify")
+        story.say(f"internal notice delivered to the on-call webhook (HMAC-signed): {hook.json['subject']}")
+        drafts = wait_for("notice drafts", lambda: api.get("ConfigMap", NS, f"{incident_name}-notices"), timeout=15)
+        story.say(
+            "drafted, not sent (a human files them): "
+            + ", ".join(sorted(drafts["data"]))
+            + f" — kubectl airlock incident show {incident_name} -n {NS} --notice regulator"
+        )
+        reporting = wait_for(
+            "reporting clocks",
+            lambda: (api.get("AIIncident", NS, incident_name) or {}).get("status", {}).get("reporting"),
+            timeout=15,
+        )
+        for clock in reporting:
+            story.say(f"reporting clock {clock['regime']}: due {clock['deadline']} ({clock['state']})")
+        print("\n  users notice (draft):")
+        for line in drafts["data"]["users.md"].splitlines()[:8]:
+            print(f"    {line}")
+        print()
+        api.annotate(
+            "AIIncident",
+            NS,
+            incident_name,
+            {"airlock.dev/report-submitted": "gdpr-art33=DPA-2026-0042", "airlock.dev/requested-by": COMPLIANCE},
+        )
+        wait_for(
+            "GDPR report submitted",
+            lambda: any(
+                r["regime"] == "gdpr-art33" and r["state"] == "submitted"
+                for r in (api.get("AIIncident", NS, incident_name) or {}).get("status", {}).get("reporting", [])
+            ),
+            timeout=15,
+        )
+        story.say(f"compliance ({COMPLIANCE}) files the GDPR Art. 33 notice: reference DPA-2026-0042 recorded")
+
         world.model.heal((NS, APP))
         story.say("the fix ships (the retrieval filter is repaired); PII detections back to 0")
         wait_for("monitor ok", lambda: (system()["status"]["monitors"] or [{}])[0].get("state") == "ok", timeout=30)
@@ -217,6 +281,30 @@ def _story(world: Any, story: Story, directory: Path) -> int:
         if resolved.get("status", {}).get("phase") != "Resolved":
             return story.fail(f"incident not Resolved: {resolved.get('status', {}).get('phase')}")
         story.say("released: 3 replicas and the original Service selector restored exactly; incident Resolved")
+        draft = wait_for(
+            "post-mortem draft", lambda: api.get("ConfigMap", NS, f"{incident_name}-postmortem"), timeout=15
+        )
+        text = draft["data"]["postmortem.md"]
+        story.say(
+            f"post-mortem drafted ({len(text.splitlines())} lines, evidence chart included): "
+            f"kubectl airlock postmortem {incident_name} -n {NS}"
+        )
+        print()
+        for line in text.splitlines()[:12]:
+            print(f"    {line}")
+        print("    ...\n")
+        api.annotate(
+            "AIIncident",
+            NS,
+            incident_name,
+            {"airlock.dev/postmortem": "https://wiki.example.com/pm/4711", "airlock.dev/requested-by": ONCALL},
+        )
+        wait_for(
+            "incident Closed",
+            lambda: (api.get("AIIncident", NS, incident_name) or {}).get("status", {}).get("phase") == "Closed",
+            timeout=15,
+        )
+        story.say("post-mortem written up and linked (airlock.dev/postmortem): incident Closed")
     except AssertionError as exc:
         print(world.operator.log_tail(), file=sys.stderr)
         return story.fail(str(exc))
