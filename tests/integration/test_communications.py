@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import base64
 import datetime
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from airlock.sandbox.cluster import AdmissionDenied, ResourceRef
 from airlock.sandbox.receiver import Receiver, verify_webhook
 from tests.integration import checks
 from tests.integration.conftest import Tenant, World
@@ -415,3 +419,62 @@ def test_drill_rehearses_the_plan_pages_internal_only_and_never_writes_the_workl
     wait_for("refused", lambda: checks.status(world, ns).get("lastHandledDrill") == "manual/t2", timeout=10)
     assert len([i for i in api.list("AIIncident", ns) if i["spec"].get("drill")]) == 1
     assert any(MALLORY in e["message"] for e in api.events(ns, "chatbot") if e["reason"] == "UnauthorizedRequest")
+
+
+class _KillWhenSent:
+    """Admission hook: SIGKILL the operator at the write that records a notice as sent, and lose that write.
+
+    The endpoint has the notice; airlock's record still says ``sending``: the worst
+    moment for exactly-once.  After the restart it must resend with the same key.
+    """
+
+    def __init__(self, world: World, namespace: str) -> None:
+        assert world.operator.process is not None
+        self.pid = world.operator.process.pid
+        self.namespace = namespace
+        self.fired = threading.Event()
+
+    def __call__(self, operation: str, ref: ResourceRef, old: Any, new: Any, user: Any) -> None:
+        if self.fired.is_set() or ref.resource != "aiincidents" or ref.namespace != self.namespace:
+            return
+        states = [n.get("state") for n in ((new or {}).get("status") or {}).get("notifications") or []]
+        if "sent" not in states:
+            return
+        self.fired.set()
+        os.kill(self.pid, signal.SIGKILL)
+        raise AdmissionDenied("the operator died before this write landed", code=503, reason="ServiceUnavailable")
+
+
+def test_kill_9_between_delivery_and_its_record_resends_with_the_same_key(
+    world: World, tenant: Tenant, receiver: Receiver
+) -> None:
+    ns = tenant.namespace
+    _setup(world, tenant, receiver)
+    hook = _KillWhenSent(world, ns)
+    world.cluster.call(world.cluster.cluster.admission.append, hook)
+    try:
+        world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+        assert hook.fired.wait(20), "no notice was ever recorded as sent"
+        assert world.operator.process is not None
+        world.operator.process.wait(timeout=10)
+    finally:
+        world.cluster.call(world.cluster.cluster.admission.remove, hook)
+    world.operator.start()
+    name = checks.wait_incident(world, ns, timeout=10, severity="SEV1")["metadata"]["name"]
+
+    def delivered() -> bool:
+        found = _incident(world, ns, name)["status"]["notifications"]
+        mine = [n for n in found if n.get("channel") is not None]
+        return bool(mine) and all(n["state"] == "sent" for n in mine)
+
+    wait_for("every notice recorded as sent", delivered, timeout=30)
+    entries = [n for n in _incident(world, ns, name)["status"]["notifications"] if n.get("channel") == "ops-webhook"]
+    accepted = [r for r in _mine(receiver, "/webhook", name) if r.accepted]
+    keys = [r.header("idempotency-key") for r in accepted]
+    # Nothing lost: every outbox entry reached the endpoint; nothing new invented: no key the outbox lacks.
+    assert set(keys) == {n["idempotencyKey"] for n in entries}
+    # The interrupted one went out twice — with the same Idempotency-Key, so the receiver can drop the copy.
+    assert len(keys) in (len(set(keys)), len(set(keys)) + 1)
+    interrupted = [n for n in _incident(world, ns, name)["status"]["notifications"] if n["attempts"] >= 2]
+    assert len(interrupted) == 1
+    world.model.heal((ns, tenant.app))
