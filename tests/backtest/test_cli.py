@@ -11,6 +11,7 @@ import yaml
 from airlock.cli import backtest as cli
 from airlock.cli.connection import CliError
 from airlock.cli.main import build_parser
+from airlock.domain import backtest
 from tests.domain.builders import T0, spec_dict
 
 
@@ -26,6 +27,30 @@ from tests.domain.builders import T0, spec_dict
 )
 def test_times_are_rfc3339_or_relative(text: str, expected: datetime.datetime) -> None:
     assert cli.parse_time(text, T0) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11-26T17:03:57.5Z", "2026-11-26T17:03:57.999999+00:00", "2026-11-26T18:03:57.25+01:00"]
+)
+def test_times_are_cut_to_whole_seconds(text: str) -> None:
+    # An RFC 3339 time copied from a status field may carry a fraction; the replay steps are whole seconds.
+    assert cli.parse_time(text, T0) == datetime.datetime(2026, 11, 26, 17, 3, 57, tzinfo=datetime.UTC)
+    assert cli.parse_time("-1500ms", T0 + datetime.timedelta(seconds=0.25)) == T0 - datetime.timedelta(seconds=2)
+
+
+def test_help_says_times_are_cut_to_whole_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["backtest", "--help"])
+    assert " ".join(capsys.readouterr().out.split()).count("cut to whole seconds") == 2
+
+
+def test_the_table_warns_about_points_that_could_not_be_placed() -> None:
+    grid = backtest.Grid.between(T0, T0 + datetime.timedelta(minutes=10), 30)
+    report = {"from": "a", "to": "b", "step": "30s", "queries": 1, "release": "all-clear", "flapWindow": "30m"}
+    clean = backtest.Result(namespace="ml-prod", name="bot", grid=grid, release=backtest.Release.ALL_CLEAR)
+    lossy = backtest.Result(namespace="ml-prod", name="bot", grid=grid, release=backtest.Release.ALL_CLEAR, dropped=7)
+    assert "warning" not in cli.render_table([clean], report)
+    assert "warning: 7 points could not be placed on the 30s grid" in cli.render_table([lossy], report)
 
 
 def test_a_bad_time_says_which_forms_work() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 import json
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from airlock.adapters.prometheus import PrometheusProvider
 from airlock.sandbox.history import model_history, openmetrics_history, windows
 from tests.domain.builders import PII_LEAK, spec_dict
 from tests.fixtures.prometheus import PrometheusFactory
@@ -79,3 +81,19 @@ def test_backtest_finds_exactly_the_backfilled_breach_windows(
     assert (system["containments"], system["releases"], system["flaps"]) == (1, 1, 0)
     assert "#" in system["timeline"]
     assert "3" in system["timeline"]
+
+
+@pytest.mark.integration
+def test_range_queries_answer_on_the_exact_start_not_a_rounded_one(prometheus_factory: PrometheusFactory) -> None:
+    prom = prometheus_factory()
+    prom.start()
+    provider = PrometheusProvider(prom.url)
+    start = datetime.datetime.fromtimestamp(float(int(time.time())) - 59.5, datetime.UTC)  # …:00.5
+    end = start + datetime.timedelta(seconds=10)
+
+    # `time()` is its evaluation time: each point must be at, and say, start + k * step.
+    for step in (2.0, 2.5):  # a fractional step too, as the post-mortem evidence query asks for
+        (series,) = asyncio.run(provider.range("time()", start, end, step))
+        expected = [start + datetime.timedelta(seconds=k * step) for k in range(int(10 // step) + 1)]
+        assert [at for at, _ in series.points] == expected
+        assert [value for _, value in series.points] == [at.timestamp() for at in expected]

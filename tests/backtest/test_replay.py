@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import datetime
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,15 +32,24 @@ def windows(default: float, *spans: tuple[float, float, float]) -> Curve:
 
 
 def history(
-    minutes: float, answers: Mapping[str, list[tuple[dict[str, str], Curve]]], step: float = STEP
+    minutes: float,
+    answers: Mapping[str, list[tuple[dict[str, str], Curve]]],
+    step: float = STEP,
+    offset: float = 0.0,
 ) -> backtest.History:
+    """Each curve sampled at every step, its points ``offset`` seconds off the steps."""
     grid = backtest.Grid.between(T0, at(minutes=minutes), step)
+    shift = datetime.timedelta(seconds=offset)
     fetched = {}
     for query, curves in answers.items():
         fetched[query] = [
             backtest.Series(
                 labels=labels,
-                points=[(grid.at(i), value) for i in range(grid.count) if (value := curve(i * step / 60)) is not None],
+                points=[
+                    (grid.at(i) + shift, value)
+                    for i in range(grid.count)
+                    if (value := curve(i * step / 60)) is not None
+                ],
             )
             for labels, curve in curves
         ]
@@ -210,9 +221,52 @@ def test_result_dump_is_plain_json() -> None:
     assert incidents[0]["timeToContainSeconds"] == 0.0
 
 
-def test_grid_maps_provider_timestamps_to_steps() -> None:
+def test_grid_maps_provider_timestamps_to_the_nearest_step() -> None:
     grid = backtest.Grid.between(T0, at(minutes=1), 15)
     assert grid.count == 5
     assert grid.index(at(15.0004)) == 1
-    assert grid.index(at(7)) is None
-    assert grid.index(at(minutes=2)) is None
+    assert [grid.index(at(s)) for s in (7, 7.5, 8, 22.5, 37.5)] == [0, 1, 1, 2, 3]  # half-way: the later step
+    assert (grid.index(at(-7.5)), grid.index(at(67.4))) == (0, 4)
+    assert (grid.index(at(-7.6)), grid.index(at(67.5)), grid.index(at(minutes=2))) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("step", "offset"), [(STEP, 0.5), (STEP, -0.5), (STEP, 14.9), (2.0, 0.5), (2.0, -0.5), (1.0, 0.4)]
+)
+def test_points_off_the_grid_by_less_than_half_a_step_still_find_the_breach(step: float, offset: float) -> None:
+    # A provider answering half a second off the replay's steps (Prometheus on round(start) + k*step
+    # for a sub-second --from) is the same history, not a history without data.
+    fetched = history(30, {PII_QUERY: [({}, windows(0.0, (10, 20, 0.8)))]}, step=step, offset=offset)
+    result = backtest.replay(pii_plan(), fetched)
+
+    (incident,) = result.incidents
+    assert (incident.severity, incident.actions) == (SEV1, [Action.REROUTE, Action.SCALE_TO_ZERO])
+    assert (incident.first_breach, incident.contained_at, incident.resolved_at) == (
+        at(minutes=10),
+        at(minutes=10),
+        at(minutes=20),
+    )
+    assert "?" not in result.timeline()
+    assert result.dropped == 0
+
+
+def test_points_that_cannot_be_placed_are_reported_not_silently_dropped() -> None:
+    grid = backtest.Grid.between(T0, at(minutes=10), STEP)  # 21 steps
+    ten = datetime.timedelta(seconds=10)
+    # Healthy on every step; a breach-level point 10 s and 20 s after each step (a series denser
+    # than the grid: each lands on a step that also has a nearer point); two points before the
+    # window; a NaN, which is "no value", not a point lost.
+    points = [(at(minutes=-5), 0.8), (at(-16), 0.8), (at(minutes=-1), math.nan)]
+    for i in range(grid.count):
+        points += [(grid.at(i), 0.0), (grid.at(i) + ten, 0.8), (grid.at(i) + 2 * ten, 0.8)]
+    other = 'sum(rate(other_total{namespace="ml-prod"}[1m]))'
+    fetched = backtest.History(
+        grid, {PII_QUERY: [backtest.Series({}, points)], other: [backtest.Series({}, [(at(minutes=11), 1.0)])]}
+    )
+    assert fetched.dropped == {PII_QUERY: 2 + 2 * grid.count, other: 1}
+
+    result = backtest.replay(pii_plan(), fetched)
+    assert result.incidents == []  # the point nearest each step is the step's value
+    assert set(result.timeline()) == {"."}
+    assert result.dropped == 2 + 2 * grid.count  # only the plan's own queries count
+    assert result.dump()["dropped"] == 2 + 2 * grid.count

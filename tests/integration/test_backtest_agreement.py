@@ -307,17 +307,9 @@ def test_backtest_reads_the_plan_not_the_operators_record(world: World, scenario
 
 def test_backtest_from_a_sub_second_time_finds_the_same_incident(world: World, scenario: Scenario) -> None:
     # The same window from a sub-second `--from` (an RFC 3339 time copied from a status
-    # field, say): the replay steps move by half a second, the story must not change.
+    # field, say): the CLI cuts it to whole seconds, the story must not change.
     report = _run_cli(scenario.manifest, world.prometheus.url, scenario.start + 0.5, scenario.end)
     found = report["systems"][0]["incidents"]
-    if not found and set(report["systems"][0]["timeline"]) == {"?"}:
-        pytest.xfail(
-            "backtest disagrees with the operator for a sub-second --from: PrometheusProvider.range "
-            "(adapters/prometheus.py) goes through prometheus_api_client's custom_query_range, which "
-            "rounds start and end to whole seconds, so Prometheus answers on round(start) + k*step; "
-            "History (domain/backtest.py) silently drops every point off the start + k*step grid, so "
-            "every step reads as no data and no incident is reported"
-        )
     assert [(i["severity"], i["maxSeverity"], i["actions"]) for i in found] == [
         ("SEV3", "SEV1", scenario.live["actions"])
     ]

@@ -38,7 +38,16 @@ MAX_POINTS = 10_000
 
 
 def parse_time(text: str, now: datetime.datetime) -> datetime.datetime:
-    """RFC 3339, or relative to ``now``: ``now``, ``-7d``, ``now-90m``."""
+    """RFC 3339, or relative to ``now``: ``now``, ``-7d``, ``now-90m``; truncated to whole seconds.
+
+    The replay's step is whole seconds, so a whole-second ``--from`` puts every step on a
+    whole second, where Prometheus keeps its samples and the operator stamps its records
+    (a time copied from a status field may carry a fraction: ``…T17:03:57.5Z``).
+    """
+    return _parse_time(text, now).replace(microsecond=0)
+
+
+def _parse_time(text: str, now: datetime.datetime) -> datetime.datetime:
     value = text.strip()
     relative = value.removeprefix("now")
     if value == "now":
@@ -122,6 +131,11 @@ def render_table(results: list[backtest.Result], report: dict[str, Any]) -> str:
         lines += ["", f"{result.namespace}/{result.name}"]
         lines.append(f"  timeline  |{result.timeline()}|")
         lines.append("            . ok  ? no data/error  o observe  4-1 severity (not contained)  # contained")
+        if result.dropped:
+            lines.append(
+                f"  warning: {result.dropped} points could not be placed on the {report['step']} grid "
+                "and were dropped (steps without a point read as no data)"
+            )
         if not result.incidents:
             lines.append("  no incident would have been opened")
         for number, incident in enumerate(result.incidents, 1):
@@ -261,8 +275,12 @@ def register(subparsers: Any) -> None:
         default=os.environ.get("AIRLOCK_PROMETHEUS_URL"),
         help="Prometheus URL (env AIRLOCK_PROMETHEUS_URL)",
     )
-    parser.add_argument("--from", dest="start", required=True, help="RFC 3339, or relative: -7d, now-90m")
-    parser.add_argument("--to", dest="end", default="now", help="RFC 3339 or relative (default: now)")
+    parser.add_argument(
+        "--from", dest="start", required=True, help="RFC 3339, or relative: -7d, now-90m (cut to whole seconds)"
+    )
+    parser.add_argument(
+        "--to", dest="end", default="now", help="RFC 3339 or relative (default: now; cut to whole seconds)"
+    )
     parser.add_argument("--step", default=None, help="replay step (default: the shortest monitor interval)")
     parser.add_argument(
         "--release",

@@ -27,6 +27,13 @@ What the replay has to assume, because history does not record people:
   operator's own latency (≤ one interval + 1 s, SPEC §6) is not included.
 - A step with no point for a query is "no data" for it (the monitor's
   ``noData`` policy applies), like an instant query that returns nothing.
+- A point is the value of the grid step nearest to it (see :meth:`Grid.index`):
+  a provider may answer on a slightly different clock (rounded timestamps), so a
+  value less than half a step away stands for the step, and a replayed time may be
+  up to half a step off the sample's own.  A point that cannot be placed — outside the grid,
+  or a second point of one series for one step (a series denser than the grid)
+  — is counted in :attr:`History.dropped` and reported as ``dropped``, never
+  silently turned into "no data".
 """
 
 from __future__ import annotations
@@ -75,12 +82,15 @@ class Grid:
         return self.start + datetime.timedelta(seconds=index * self.step)
 
     def index(self, at: datetime.datetime) -> int | None:
-        """The step a timestamp belongs to (providers round timestamps), or None off the grid."""
-        position = (at - self.start).total_seconds() / self.step
-        index = round(position)
-        if abs(position - index) > 0.01 or not 0 <= index < self.count:
-            return None
-        return index
+        """The step nearest a timestamp, or None when it lies more than half a step outside the grid.
+
+        Snapping, not exact matching: providers round timestamps or answer on their own
+        clock, and a point within half a step of a step is that step's value.  Exactly
+        half-way goes to the later step (``floor``, not ``round``: banker's rounding would
+        send alternate half-way points to the same step).
+        """
+        index = math.floor((at - self.start).total_seconds() / self.step + 0.5)
+        return index if 0 <= index < self.count else None
 
 
 @dataclass(frozen=True)
@@ -101,19 +111,38 @@ class Observed:
 
 
 class History:
-    """Range-query answers, re-cut into the instant answer at each step of the grid."""
+    """Range-query answers, re-cut into the instant answer at each step of the grid.
+
+    ``dropped``: per query, the points that could not be placed on the grid — outside
+    it, or beaten to their step by a nearer point of the same series.
+    """
 
     def __init__(self, grid: Grid, answers: Mapping[str, Sequence[Series]]) -> None:
         self.grid = grid
         self._steps: dict[str, dict[int, list[Observed]]] = {}
+        self.dropped: dict[str, int] = {}
         for query, answer in answers.items():
             steps = self._steps.setdefault(query, {})
+            dropped = 0
             for s in answer:
+                placed: dict[int, tuple[float, float]] = {}  # step → (distance in seconds, value)
                 for at, value in s.points:
-                    index = grid.index(at)
                     # NaN is "no value", as the live provider treats it.
-                    if index is not None and not math.isnan(value):
-                        steps.setdefault(index, []).append(Observed(s.labels, value, grid.at(index)))
+                    if math.isnan(value):
+                        continue
+                    index = grid.index(at)
+                    if index is None:
+                        dropped += 1
+                        continue
+                    distance = abs((at - grid.at(index)).total_seconds())
+                    if index in placed:
+                        dropped += 1
+                        if placed[index][0] <= distance:
+                            continue
+                    placed[index] = (distance, value)
+                for index, (_, value) in placed.items():
+                    steps.setdefault(index, []).append(Observed(s.labels, value, grid.at(index)))
+            self.dropped[query] = dropped
 
     def answer(self, query: str, index: int) -> list[Observed]:
         if query not in self._steps:
@@ -207,6 +236,7 @@ class Result:
     flaps: int = 0
     marks: list[Mark] = field(default_factory=list)
     values: dict[str, list[float | None]] = field(default_factory=dict)
+    dropped: int = 0  # points of this plan's queries that could not be placed on the grid (History.dropped)
 
     def timeline(self, width: int = 96) -> str:
         """One character per bucket of steps, the worst mark in it: ``#`` contained, a digit the severity."""
@@ -228,6 +258,7 @@ class Result:
             "containments": self.containments,
             "releases": self.releases,
             "flaps": self.flaps,
+            "dropped": self.dropped,
             "timeline": self.timeline(),
         }
 
@@ -254,6 +285,7 @@ def replay(
     grid = history.grid
     result = Result(namespace=namespace, name=name, grid=grid, release=release)
     result.values = {r.name: [] for r in plan.monitors}
+    result.dropped = sum(history.dropped.get(q, 0) for q in queries([plan]))
     statuses: dict[str, MonitorStatus] = {}
     provider_error_since: datetime.datetime | None = None
     incident: Incident | None = None
