@@ -211,11 +211,14 @@ def outbox(incident: AIIncident, plan: Plan | None) -> list[Notification]:
     uid = incident.metadata.uid
     opened_at = status.detected_at
     for audience in audiences:
+        # A channel carries the incident if its severities match now, or if it already announced
+        # the incident (a page opened at SEV2 must also hear of the acknowledgement and the resolution).
+        started = {(n.channel, n.audience) for n in current if n.channel is not None}
         carriers = [
             c
             for c in channels_of(plan)
             if audience in c.audiences
-            and (not c.severities or incident.spec.severity in c.severities)
+            and (not c.severities or incident.spec.severity in c.severities or (c.name, audience) in started)
             and audience in sendable
             and not (drill and audience is not Audience.INTERNAL)
         ]
@@ -235,7 +238,7 @@ def outbox(incident: AIIncident, plan: Plan | None) -> list[Notification]:
             mine = [n for n in current if n.channel == channel.name and n.audience is audience]
             announced_list = [n.severity for n in mine if n.severity is not None]
             announced = max(announced_list, key=lambda s: -s.rank) if announced_list else None
-            events = wanted_events(incident, announced) if mine else [OPENED]
+            events = wanted_events(incident, announced)
             if audience is not Audience.INTERNAL:
                 events = [e for e in events if e not in INTERNAL_ONLY]
             if channel.type is ChannelType.PAGERDUTY:
