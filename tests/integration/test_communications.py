@@ -408,6 +408,11 @@ def test_drill_rehearses_the_plan_pages_internal_only_and_never_writes_the_workl
     status = _incident(world, ns, name)["status"]
     assert status["acknowledgedBy"] == ALICE
     assert status["drill"]["timeToAcknowledgeSeconds"] >= 1.0
+    wait_for(
+        "the drill's end announced",
+        lambda: {"acknowledged", "resolved"} <= {r.json["event"] for r in _mine(receiver, "/webhook", name)},
+        timeout=10,
+    )
     # Not one write to the workload or the Service, and the system never left Healthy.
     for what, resource, obj in (("deployment", "deployments", "chatbot-v7"), ("service", "services", "chatbot")):
         assert checks.versions(world, resource, ns, obj) == before[what], f"the drill wrote the {what}"

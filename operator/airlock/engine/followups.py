@@ -377,12 +377,15 @@ class Followups:
             assert incident.status is not None
             self._reporting(incident, plan, now)
             await self._announce_reporting(incident, plan, now)
-            incident.status.notifications = outbox(incident, plan)
-            await self._drafts(incident, plan)
+            # A closed incident's outbox and drafts are final: a channel added later is not told of it.
+            closed_before = incident.status.phase is IncidentPhase.CLOSED
             if incident.spec.drill:
                 await self._drill(incident, plan, now)
             else:
                 await self._close(incident, plan, now)
+            if not closed_before:
+                incident.status.notifications = outbox(incident, plan)
+                await self._drafts(incident, plan)
             self._delivery_condition(incident, now)
             if incident.status.dump() != before:
                 incident = await self._write(incident)
