@@ -97,3 +97,39 @@ async def test_warnings_fire_once_the_condition_follows_and_the_metric_counts_do
     await loop._announce_reporting(incident, None, T0 + datetime.timedelta(hours=80))
     assert len(engine.client.events) == 3
     assert _gauge() is None
+
+
+def _drill() -> AIIncident:
+    return AIIncident.model_validate(
+        {
+            "metadata": {"name": "support-chatbot-drill-20261126-133012", "namespace": NAMESPACE},
+            "spec": {
+                "system": SYSTEM,
+                "failureMode": "privacy",
+                "severity": "SEV1",
+                "drill": True,
+                "trigger": {"type": "drill", "by": "alice@example.com", "reason": "privacy/1"},
+            },
+            "status": {
+                "phase": "Open",
+                "detectedAt": T0.isoformat(),
+                "drill": {"scenario": "privacy", "decision": "SEV1 privacy: shutdown", "gaps": []},
+            },
+        }
+    )
+
+
+async def test_a_drill_nobody_acknowledges_ends_after_the_timeout_with_that_as_its_finding() -> None:
+    engine = _Engine()
+    loop = followups.Followups(cast(Engine, engine), limits=followups.Limits(drill_timeout=600))
+    drill = _drill()
+    assert drill.status is not None
+    await loop._drill(drill, None, T0 + datetime.timedelta(minutes=9))
+    assert drill.status.phase is not None
+    assert drill.status.phase.value == "Open"
+    await loop._drill(drill, None, T0 + datetime.timedelta(minutes=10))
+    assert drill.status.phase.value == "Closed"
+    assert drill.status.drill is not None
+    assert drill.status.drill.gaps == ["nobody acknowledged the drill within 10 min"]
+    assert drill.status.drill.time_to_acknowledge_seconds is None
+    assert [reason for _, reason, _ in engine.client.events] == ["DrillUnacknowledged"]

@@ -102,6 +102,7 @@ class Limits:
     send_timeout: float = 10.0
     template_check_seconds: float = 30.0
     evidence_window: float = 900.0  # seconds of monitor history before the breach in the post-mortem
+    drill_timeout: float = 3600.0  # a drill nobody acknowledges ends after this, with that as a gap
 
 
 def notices_configmap(incident: str) -> str:
@@ -967,6 +968,7 @@ class Followups:
             return
         value = incident.metadata.annotations.get(keys.ACKNOWLEDGE)
         if value is None:
+            await self._drill_expiry(incident, now)
             return
         caller, verdict = self._authorized(incident, plan, Verb.ACKNOWLEDGE)
         if not verdict.allowed:
@@ -977,6 +979,7 @@ class Followups:
                 f"airlock.dev/acknowledge ignored: {verdict.reason}",
                 once=value,
             )
+            await self._drill_expiry(incident, now)
             return
         who = caller.username if caller else None
         status.acknowledged_at = now
@@ -990,6 +993,27 @@ class Followups:
         incidents.note(incident, now, "Resolved", "drill complete: the workload was never touched", who)
         self._closed(incident, now, "drill closed (drills need no post-mortem)", who)
         await self._event(incident, "Normal", "DrillAcknowledged", f"acknowledged by {who} after {seconds:g} s")
+
+    async def _drill_expiry(self, incident: AIIncident, now: datetime.datetime) -> None:
+        """A drill nobody acknowledged within ``drill_timeout`` ends, recording that as its finding."""
+        status = incident.status
+        assert status is not None
+        started = status.detected_at
+        if started is None or (deadlines.utc(now) - deadlines.utc(started)).total_seconds() < self.limits.drill_timeout:
+            return
+        gap = f"nobody acknowledged the drill within {_span(self.limits.drill_timeout)}"
+        if status.drill is not None and gap not in status.drill.gaps:
+            status.drill = status.drill.model_copy(update={"gaps": [*status.drill.gaps, gap]})
+        incidents.note(incident, now, "DrillGap", gap)
+        status.phase = IncidentPhase.RESOLVED
+        status.resolved_at = now
+        incidents.note(incident, now, "Resolved", "drill expired unacknowledged: the workload was never touched")
+        self._closed(incident, now, "drill closed unacknowledged")
+        await self._event(incident, "Warning", "DrillUnacknowledged", gap)
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
 
 
 def _reason(level: int) -> str:
