@@ -483,3 +483,36 @@ def test_kill_9_between_delivery_and_its_record_resends_with_the_same_key(
     interrupted = [n for n in _incident(world, ns, name)["status"]["notifications"] if n["attempts"] >= 2]
     assert len(interrupted) == 1
     world.model.heal((ns, tenant.app))
+
+
+def test_unacknowledged_escalation_re_pages_at_the_higher_severity(
+    world: World, tenant: Tenant, receiver: Receiver
+) -> None:
+    ns = tenant.namespace
+    monitor = {
+        "name": "pii-leak",
+        "failureMode": "privacy",
+        "query": f'sum(rate(pii_detections_total{{namespace="{ns}",app="{tenant.app}"}}[3s]))',
+        "interval": "1s",
+        "thresholds": [{"severity": "SEV2", "op": ">", "value": 0, "for": "0s"}],
+    }
+    severities = {
+        "SEV1": {"response": "shutdown", "actions": ["reroute", "scaleToZero"], "notify": ["internal"]},
+        "SEV2": {"response": "escalate", "actions": ["pauseRollout"], "ackWithin": "3s", "notify": ["internal"]},
+    }
+    _setup(world, tenant, receiver, monitors=[monitor], severities=severities)
+    world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+    name = checks.wait_incident(world, ns, timeout=10, severity="SEV2")["metadata"]["name"]
+    first = wait_for("page at SEV2", lambda: _mine(receiver, "/pagerduty", name), timeout=10)[0]
+    assert first.json["event_action"] == "trigger"
+    assert first.json["payload"]["severity"] == "error"
+    # Nobody acknowledges within 3 s: SEV1, contained, and paged again on the same PagerDuty incident.
+    checks.wait_incident(world, ns, timeout=8, severity="SEV1")
+    pages = wait_for(
+        "re-page at SEV1", lambda: (p := _mine(receiver, "/pagerduty", name)) and len(p) >= 2 and p, timeout=10
+    )
+    assert [p.json["payload"]["severity"] for p in pages[:2]] == ["error", "critical"]
+    assert {p.json["dedup_key"] for p in pages} == {f"airlock/{ns}/{name}"}
+    events = [r.json["event"] for r in _mine(receiver, "/webhook", name)]
+    assert events[:2] == ["opened", "severity-SEV1"]
+    world.model.heal((ns, tenant.app))
