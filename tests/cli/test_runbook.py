@@ -208,5 +208,5 @@ def test_nobody_with_shutdown_is_said_plainly() -> None:
     body["spec"]["responders"][0]["may"] = ["acknowledge"]
     text = render_runbook(AISystem.model_validate(body), None, None, "text")
     assert "nobody may shut it down through airlock: page the owner" in text
-    assert "shutdown, release, approve  nobody" in text
+    assert "shutdown, release, approve, report  nobody" in text
     assert "nothing: no monitors, it contains only on request" in text

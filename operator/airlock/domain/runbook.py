@@ -38,6 +38,7 @@ VERBS: tuple[tuple[Verb, str], ...] = (
     (Verb.RELEASE, "release"),
     (Verb.ACKNOWLEDGE, "ack"),
     (Verb.APPROVE, "approve"),
+    (Verb.REPORT, "report"),
 )
 
 # What each response means (SPEC §2.1), for the wiki page.
