@@ -21,20 +21,20 @@ Design choices, and why:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import math
 import signal
-import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Self
+
+from airlock.sandbox._http_server import TrackingHTTPServer
 
 Clock = Callable[[], float]
 AppRef = str | tuple[str, str]
@@ -413,33 +413,10 @@ def control(fleet: ModelFleet, request: Mapping[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown action {action!r}; expected inject, heal, add_app or set_version")
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True  # a hung scrape must not block interpreter exit
-
+class _HTTPServer(TrackingHTTPServer):
     def __init__(self, address: tuple[str, int], fleet: ModelFleet) -> None:
         self.fleet = fleet
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    # Connections are tracked because scrapers keep them alive: without closing them,
-    # a stopped server would go on answering scrapes and an outage could not be simulated.
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections, self._connections = self._connections, set()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
 
 class ModelServer:

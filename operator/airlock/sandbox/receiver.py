@@ -22,19 +22,19 @@ Design choices, and why:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import hmac
 import json
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Self
+
+from airlock.sandbox._http_server import TrackingHTTPServer
 
 RECORDS_PATH = "/_records"
 MAX_BODY = 1 << 20  # 1 MiB: far above any notice, small enough to refuse abuse
@@ -200,33 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _HTTPServer(TrackingHTTPServer):
     def __init__(self, address: tuple[str, int], state: _State) -> None:
         self.state = state
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    # Keep-alive connections are tracked so that stop() really stops: a stopped receiver
-    # must look like a dead endpoint (connection refused), not go on answering.
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections, self._connections = self._connections, set()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
 
 class Receiver:
