@@ -413,12 +413,18 @@ class Followups:
         if entry is not None and type_ == "Warning":
             await self.client.event(entry.ref(), type_, reason, f"{incident.metadata.name}: {message}")
 
-    def _authorized(
-        self, incident: AIIncident, plan: Plan | None, verb: Verb
-    ) -> tuple[authority.Caller | None, authority.Verdict]:
+    async def _permitted(
+        self, incident: AIIncident, plan: Plan | None, verb: Verb, annotation: str, value: str
+    ) -> tuple[bool, str | None]:
+        """Whether whoever set ``annotation`` may ``verb`` (and who); a refusal is reported once per value."""
         caller = self.engine.caller(incident.metadata.annotations)
-        responders = plan.responders if plan is not None else []
-        return caller, authority.authorize(caller, verb, responders)
+        verdict = authority.authorize(caller, verb, plan.responders if plan is not None else [])
+        if not verdict.allowed:
+            await self._event(
+                incident, "Warning", "UnauthorizedRequest", f"{annotation} ignored: {verdict.reason}", once=value
+            )
+            return False, None
+        return True, caller.username if caller else None
 
     # -------------------------------------------------------- classification
 
@@ -433,18 +439,14 @@ class Followups:
             return incident
         if harm == sorted(incident.spec.harm) and widespread == incident.spec.widespread:
             return incident
-        caller, verdict = self._authorized(incident, plan, Verb.REPORT)
-        if not verdict.allowed:
-            await self._event(
-                incident, "Warning", "UnauthorizedRequest", f"airlock.dev/harm ignored: {verdict.reason}", once=value
-            )
+        allowed, who = await self._permitted(incident, plan, Verb.REPORT, keys.HARM, value)
+        if not allowed:
             return incident
         status = incident.status
         incident = await incidents.patch_spec(
             self.client, incident, {"harm": [h.value for h in harm], "widespread": widespread}
         )
         incident.status = status
-        who = caller.username if caller else None
         text = ", ".join(f"({h.value}) {notices.HARM_TEXT[h]}" for h in harm) or "not a serious incident"
         if widespread:
             text += "; widespread infringement"
@@ -557,17 +559,9 @@ class Followups:
         todo = {r: ref for r, ref in todo.items() if r in by_regime}
         if not todo:
             return
-        caller, verdict = self._authorized(incident, plan, Verb.REPORT)
-        if not verdict.allowed:
-            await self._event(
-                incident,
-                "Warning",
-                "UnauthorizedRequest",
-                f"airlock.dev/report-submitted ignored: {verdict.reason}",
-                once=value,
-            )
+        allowed, who = await self._permitted(incident, plan, Verb.REPORT, keys.REPORT_SUBMITTED, value)
+        if not allowed:
             return
-        who = caller.username if caller else None
         out = []
         for obligation in status.reporting:
             if obligation.regime in todo:
@@ -878,15 +872,8 @@ class Followups:
             return
         policy = plan.severity_policy(incident.spec.severity) if plan is not None else None
         required = policy.postmortem_required if policy is not None else True
-        caller, verdict = self._authorized(incident, plan, Verb.ACKNOWLEDGE)
-        if not verdict.allowed:
-            await self._event(
-                incident,
-                "Warning",
-                "UnauthorizedRequest",
-                f"airlock.dev/postmortem ignored: {verdict.reason}",
-                once=ref,
-            )
+        allowed, who = await self._permitted(incident, plan, Verb.ACKNOWLEDGE, keys.POSTMORTEM, ref)
+        if not allowed:
             return
         if required and ref.strip().lower() in NO_POSTMORTEM:
             await self._event(
@@ -910,7 +897,6 @@ class Followups:
                     once=f"{ref}/{len(missing)}",
                 )
                 return
-        who = caller.username if caller else None
         status.postmortem = Postmortem(state=PostmortemState.COMPLETE, ref=ref)
         incidents.note(incident, now, "PostmortemCompleted", f"post-mortem: {ref}", who)
         self._closed(incident, now, f"post-mortem complete ({ref})", who)
@@ -970,18 +956,10 @@ class Followups:
         if value is None:
             await self._drill_expiry(incident, now)
             return
-        caller, verdict = self._authorized(incident, plan, Verb.ACKNOWLEDGE)
-        if not verdict.allowed:
-            await self._event(
-                incident,
-                "Warning",
-                "UnauthorizedRequest",
-                f"airlock.dev/acknowledge ignored: {verdict.reason}",
-                once=value,
-            )
+        allowed, who = await self._permitted(incident, plan, Verb.ACKNOWLEDGE, keys.ACKNOWLEDGE, value)
+        if not allowed:
             await self._drill_expiry(incident, now)
             return
-        who = caller.username if caller else None
         status.acknowledged_at = now
         status.acknowledged_by = who
         seconds = domain_incidents.time_to_contain(status.detected_at or now, now)
