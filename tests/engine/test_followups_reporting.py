@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from airlock.adapters import metrics as m
-from airlock.api.incident import AIIncident, ReportingObligation, ReportState
+from airlock.api.incident import AIIncident, IncidentPhase, ReportingObligation, ReportState
 from airlock.engine import followups
 from airlock.engine.core import Engine
 from tests.domain.builders import NAMESPACE, SYSTEM, T0
@@ -133,3 +133,23 @@ async def test_a_drill_nobody_acknowledges_ends_after_the_timeout_with_that_as_i
     assert drill.status.drill.gaps == ["nobody acknowledged the drill within 10 min"]
     assert drill.status.drill.time_to_acknowledge_seconds is None
     assert [reason for _, reason, _ in engine.client.events] == ["DrillUnacknowledged"]
+
+
+def test_a_profile_added_later_starts_no_clock_for_a_closed_incident_but_keeps_existing_ones() -> None:
+    from airlock.domain.plan import build_plan
+    from tests.domain.builders import system_spec
+
+    spec = system_spec(regulatory={"gdpr": {"personalData": True}})
+    plan = build_plan(NAMESPACE, SYSTEM, spec, None)
+    loop = followups.Followups(cast(Engine, _Engine()))
+    closed = _incident()
+    assert closed.status is not None
+    closed.status.reporting = []
+    closed.status.phase = IncidentPhase.CLOSED
+    loop._reporting(closed, plan, T0)
+    assert closed.status.reporting == []
+    open_ = _incident()
+    assert open_.status is not None
+    open_.status.reporting = []
+    loop._reporting(open_, plan, T0)
+    assert [o.regime for o in open_.status.reporting] == ["gdpr-art33"]

@@ -461,6 +461,8 @@ class Followups:
         assert status is not None
         if plan is None or status.detected_at is None:
             return
+        if status.phase is IncidentPhase.CLOSED and not status.reporting:
+            return  # a regulatory profile added later does not start clocks for incidents already closed
         computed = deadlines.obligations(incident, plan.spec, widespread=incident.spec.widespread)
         old = {o.regime: o for o in status.reporting}
         merged = []
