@@ -107,7 +107,18 @@ def test_aiincident_message_names_severity_and_drill() -> None:
     assert health("AIIncident", incident("Open"))["message"] == "SEV1 privacy incident Open"
     drill = incident("Contained")
     drill["spec"]["drill"] = True
-    assert health("AIIncident", drill)["message"] == "SEV1 privacy drill incident Contained"
+    assert (
+        health("AIIncident", drill)["message"]
+        == "SEV1 privacy drill incident Contained: waiting for an acknowledgement"
+    )
+
+
+def test_a_drill_never_degrades_the_application() -> None:
+    drill = incident("Open")
+    drill["spec"]["drill"] = True
+    assert health("AIIncident", drill)["status"] == "Progressing"
+    drill["status"]["phase"] = "Closed"
+    assert health("AIIncident", drill)["status"] == "Healthy"
 
 
 def test_example_application_values_satisfy_the_chart_schema() -> None:
