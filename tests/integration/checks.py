@@ -87,7 +87,9 @@ def wait_incident(world: World, namespace: str, timeout: float, **spec: str) -> 
         found = incident(world, namespace)
         if found is None or any(found["spec"].get(k) != v for k, v in spec.items()):
             return None
-        return found
+        # The operator creates the spec first and the status right after (the status subresource
+        # ignores status on create): an incident is recorded once it has its status.
+        return found if (found.get("status") or {}).get("phase") else None
 
     result: dict[str, Any] = wait_for(f"{namespace}: incident with {spec}", check, timeout=timeout)
     return result
