@@ -18,7 +18,7 @@ lint:
 	lint-imports
 
 unit:
-	$(PYTHON) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	$(PYTHON) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 test: $(SETUP_STAMP)
 	$(MAKE) lint crds-check unit
