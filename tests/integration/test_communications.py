@@ -139,7 +139,7 @@ def test_privacy_incident_from_notices_to_closed_post_mortem(world: World, tenan
     assert gdpr_due - detected == datetime.timedelta(hours=72)
     on_track = {c["type"]: c for c in incident["status"]["conditions"]}["ReportingOnTrack"]
     assert on_track["status"] == "True"
-    assert "72" not in on_track["reason"]
+    assert on_track["reason"] == "OnTrack"
 
     # A stranger may not classify; compliance may: (c) fundamental rights, widespread → 2-day Art. 73 clock.
     api.annotate("AIIncident", ns, name, {"airlock.dev/harm": "c", "airlock.dev/requested-by": MALLORY})
@@ -190,9 +190,8 @@ def test_privacy_incident_from_notices_to_closed_post_mortem(world: World, tenan
     )
     assert {r.json["dedup_key"] for r in _mine(receiver, "/pagerduty", name)} == {f"airlock/{ns}/{name}"}
     events = [r.json["event"] for r in _mine(receiver, "/webhook", name)]
-    assert events == ["opened", "acknowledged", "contained", "resolved"] or sorted(events) == sorted(
-        ["opened", "acknowledged", "contained", "resolved"]
-    )
+    # The order depends on when each milestone was seen; each is announced exactly once.
+    assert sorted(events) == ["acknowledged", "contained", "opened", "resolved"]
     # Exactly once: as many deliveries as distinct idempotency keys.
     keys = [r.header("idempotency-key") for r in _mine(receiver, "/webhook", name)]
     assert len(keys) == len(set(keys))

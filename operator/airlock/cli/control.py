@@ -187,7 +187,7 @@ def _incident(body: dict[str, Any]) -> AIIncident:
         ) from None
 
 
-async def _verdict(session: Session, system: AISystem, verbs: tuple[Verb, ...]) -> authority.Verdict | None:
+async def plan_verdict(session: Session, system: AISystem, verbs: tuple[Verb, ...]) -> authority.Verdict | None:
     """What the plan in force says about the caller and ``verbs``; None if it cannot be read here.
 
     Advice only: the API server (webhook) and the operator decide.  The CLI uses
@@ -365,7 +365,7 @@ async def release(session: Session, args: argparse.Namespace) -> Outcome:
     changes: dict[str, str | None] = {keys.RELEASE: value, **session.identity()}
     if held:
         # Removing airlock.dev/shutdown lifts a manual shutdown: shutdown authority as well as release.
-        verdict = await _verdict(session, system, (Verb.RELEASE, Verb.SHUTDOWN))
+        verdict = await plan_verdict(session, system, (Verb.RELEASE, Verb.SHUTDOWN))
         if verdict is not None and verdict.allowed:
             changes[keys.SHUTDOWN] = None
         else:
@@ -483,7 +483,7 @@ async def _refused_here(
     before: dict[str, str],
 ) -> Outcome | None:
     """After a timeout: the plan says the caller may not (airlock reports a refused request only once)."""
-    verdict = await _verdict(session, system, (verb,))
+    verdict = await plan_verdict(session, system, (verb,))
     if verdict is None or verdict.allowed:
         return None
     await session.withdraw(resource, name, key, value, before)

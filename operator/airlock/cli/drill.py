@@ -33,13 +33,10 @@ from airlock.api import annotations as keys
 from airlock.api.aisystem import AISystem
 from airlock.api.common import Verb
 from airlock.api.incident import AIIncident
-from airlock.api.policy import ContainmentPolicy
 from airlock.cli import connection
 from airlock.cli.connection import DONE, REFUSED, TIMED_OUT, USAGE, CliError
-from airlock.cli.control import Outcome, Session
-from airlock.domain import authority, drills
-from airlock.domain.errors import SpecError
-from airlock.domain.plan import build_plan
+from airlock.cli.control import Outcome, Session, plan_verdict
+from airlock.domain import drills
 
 REPORT = "report"
 EPILOG = (
@@ -114,22 +111,6 @@ def describe(incident: AIIncident, namespace: str) -> list[str]:
     return lines
 
 
-async def _verdict(session: Session, system: AISystem) -> authority.Verdict | None:
-    """Whether the plan in force lets the caller drill; None if it cannot be read here (advice only)."""
-    policy = None
-    if system.spec.policy_ref is not None:
-        try:
-            body = await session.api.get(kube.POLICIES, None, system.spec.policy_ref.name)
-            policy = ContainmentPolicy.model_validate(body).spec
-        except (kube.ApiError, ValidationError):
-            return None
-    try:
-        plan = build_plan(session.namespace, system.metadata.name or "", system.spec, policy)
-    except SpecError:
-        return None
-    return authority.authorize(session.caller, Verb.DRILL, plan.responders)
-
-
 async def run_drill(session: Session, args: argparse.Namespace) -> Outcome:
     name, scenario = args.system, drills.Scenario(args.scenario)
     try:
@@ -161,7 +142,7 @@ async def run_drill(session: Session, args: argparse.Namespace) -> Outcome:
     if outcome.code != TIMED_OUT:
         return outcome
     current = _system(await session.get(kube.AISYSTEMS, name))
-    verdict = await _verdict(session, current)
+    verdict = await plan_verdict(session, current, (Verb.DRILL,))
     if verdict is not None and not verdict.allowed:
         await session.withdraw(kube.AISYSTEMS, name, keys.DRILL, value, before)
         return Outcome(

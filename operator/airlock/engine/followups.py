@@ -864,12 +864,10 @@ class Followups:
             return
         name = incident.metadata.name or ""
         status.postmortem = status.postmortem or Postmortem()
-        draft = await self.client.get_or_none(kube.CONFIGMAPS, incident.metadata.namespace, postmortem_configmap(name))
-        if draft is None:
+        if not any(e.type == "PostmortemDrafted" for e in status.timeline):
             text = postmortem.draft(incident, plan.spec if plan else None, await self._evidence(incident, plan))
             await self._configmap(incident, postmortem_configmap(name), {POSTMORTEM_KEY: text})
             incidents.note(incident, now, "PostmortemDrafted", f"draft in ConfigMap {postmortem_configmap(name)}")
-            draft = {"data": {POSTMORTEM_KEY: text}}
         if ref is None:
             return
         policy = plan.severity_policy(incident.spec.severity) if plan is not None else None
@@ -888,7 +886,11 @@ class Followups:
             )
             return
         if required and ref.strip().lower() in (*DRAFT_REFS, postmortem_configmap(name)):
-            missing = postmortem.unanswered(str((draft.get("data") or {}).get(POSTMORTEM_KEY, "")))
+            # Read now: responders answer the questions by editing the ConfigMap.
+            draft = await self.client.get_or_none(
+                kube.CONFIGMAPS, incident.metadata.namespace, postmortem_configmap(name)
+            )
+            missing = postmortem.unanswered(str(((draft or {}).get("data") or {}).get(POSTMORTEM_KEY, "")))
             if missing:
                 await self._event(
                     incident,

@@ -31,10 +31,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-from airlock.sandbox._http_server import TrackingHTTPServer
+from airlock.sandbox._http_server import BackgroundServer, TrackingHTTPServer
 
 Clock = Callable[[], float]
 AppRef = str | tuple[str, str]
@@ -419,7 +418,7 @@ class _HTTPServer(TrackingHTTPServer):
         super().__init__(address, _Handler)
 
 
-class ModelServer:
+class ModelServer(BackgroundServer):
     """HTTP server for a :class:`ModelFleet`: ``GET /metrics``, ``GET``/``POST /control``.
 
     ``POST /control`` takes a JSON object::
@@ -444,49 +443,12 @@ class ModelServer:
         baseline: Baseline | None = None,
     ) -> None:
         self.fleet = ModelFleet(apps, clock=clock, baseline=baseline)
-        self._host = host
-        self._requested_port = port
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
 
-    def start(self) -> Self:
-        if self._httpd is None:
-            self._httpd = _HTTPServer((self._host, self._requested_port), self.fleet)
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.1},
-                name=f"model-server-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
+    thread_name = "model-server"
 
-    def stop(self) -> None:
-        """Stop serving and drop open connections; ``start()`` again reuses the same port."""
-        if self._httpd is not None:
-            # A restart must come back on the same port: Prometheus keeps the target address.
-            self._requested_port = self.port
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd.close_connections()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._httpd = None
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("ModelServer is not started")
-        return int(self._httpd.server_address[1])
+    def _make_server(self, address: tuple[str, int]) -> TrackingHTTPServer:
+        return _HTTPServer(address, self.fleet)
 
     @property
     def target(self) -> str:

@@ -31,10 +31,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-from airlock.sandbox._http_server import TrackingHTTPServer
+from airlock.sandbox._http_server import BackgroundServer, TrackingHTTPServer
 
 RECORDS_PATH = "/_records"
 MAX_BODY = 1 << 20  # 1 MiB: far above any notice, small enough to refuse abuse
@@ -206,7 +205,7 @@ class _HTTPServer(TrackingHTTPServer):
         super().__init__(address, _Handler)
 
 
-class Receiver:
+class Receiver(BackgroundServer):
     """Records notice deliveries over HTTP; see the module docstring.
 
     ``ok_status`` is the answer to a request that is neither failed on purpose nor
@@ -226,52 +225,16 @@ class Receiver:
         self._state = _State(
             hmac_key=hmac_key, signed_paths=frozenset(signed_paths), ok_status=ok_status, on_record=on_record
         )
-        self._host = host
-        self._requested_port = port
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
 
-    def start(self) -> Self:
-        if self._httpd is None:
-            self._state.stopping.clear()
-            self._httpd = _HTTPServer((self._host, self._requested_port), self._state)
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.1},
-                name=f"receiver-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
+    thread_name = "receiver"
 
-    def stop(self) -> None:
-        """Stop serving and drop open connections; ``start()`` again reuses the same port."""
-        if self._httpd is not None:
-            self._requested_port = self.port
-            self._state.stopping.set()  # wake delayed requests
-            self._httpd.shutdown()
-            # Connections first: server_close() joins the handler threads, which would
-            # otherwise wait on idle keep-alive connections.
-            self._httpd.close_connections()
-            self._httpd.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._httpd = None
-            self._thread = None
+    def _make_server(self, address: tuple[str, int]) -> TrackingHTTPServer:
+        self._state.stopping.clear()
+        return _HTTPServer(address, self._state)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("Receiver is not started")
-        return int(self._httpd.server_address[1])
+    def _stopping(self) -> None:
+        self._state.stopping.set()  # wake delayed requests
 
     @property
     def url(self) -> str:
