@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from airlock.api import crd
 from airlock.api.common import Audience
 from airlock.api.incident import AIIncident
 from airlock.cli import incident as incident_cli
@@ -826,6 +827,11 @@ def test_list_an_empty_namespace(
 def test_list_skips_what_it_cannot_read(api: Api, kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An object this CLI cannot parse (here: a trigger type of a newer airlock) does not hide the others."""
     store(api, fraud())
+    # A newer airlock's CRD admits a trigger type this CLI does not know (the API server enforces the CRD).
+    newer = next(c for c in crd.all_crds() if c["spec"]["names"]["kind"] == "AIIncident")
+    trigger = newer["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["trigger"]
+    trigger["properties"]["type"]["enum"].append("webhook")
+    api.apply(newer)
     broken = fraud().dump()
     broken.pop("status")
     broken["metadata"]["name"] = "broken"

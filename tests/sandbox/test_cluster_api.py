@@ -33,6 +33,10 @@ def deployment(name: str = "web", replicas: int = 2, /, **labels: str) -> dict[s
     }
 
 
+# A real v1 API server requires a schema per version; this one keeps whatever is written.
+OPEN = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+
+
 def widget_crd(scale: bool = True) -> dict[str, Any]:
     subresources: dict[str, Any] = {"status": {}}
     if scale:
@@ -56,8 +60,8 @@ def widget_crd(scale: bool = True) -> dict[str, Any]:
                 "categories": ["airlock"],
             },
             "versions": [
-                {"name": "v1", "served": True, "storage": True, "subresources": subresources},
-                {"name": "v1beta1", "served": True, "storage": False},
+                {"name": "v1", "served": True, "storage": True, "subresources": subresources, "schema": OPEN},
+                {"name": "v1beta1", "served": True, "storage": False, "schema": OPEN},
             ],
         },
     }

@@ -59,7 +59,7 @@ def get_json(kubectl: Kubectl, *args: str) -> Any:
 
 
 def apply(kubectl: Kubectl, manifest: str) -> str:
-    return kubectl("apply", "--validate=false", "-f", "-", input=manifest).stdout
+    return kubectl("apply", "-f", "-", input=manifest).stdout
 
 
 def test_apply_creates_then_updates_a_deployment(kubectl: Kubectl) -> None:
@@ -74,7 +74,7 @@ def test_apply_creates_then_updates_a_deployment(kubectl: Kubectl) -> None:
 
 
 def test_server_side_apply(kubectl: Kubectl) -> None:
-    args = ("apply", "--server-side", "--validate=false", "-f", "-")
+    args = ("apply", "--server-side", "-f", "-")
     assert "serverside-applied" in kubectl(*args, input=DEPLOYMENT).stdout
     assert "serverside-applied" in kubectl(*args, input=DEPLOYMENT.replace("replicas: 2", "replicas: 4")).stdout
     assert get_json(kubectl, "deploy", "web")["spec"]["replicas"] == 4

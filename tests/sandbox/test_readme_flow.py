@@ -8,8 +8,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_apply_crds_policies_examples_and_get_wide(kubectl) -> None:  # type: ignore[no-untyped-def]
-    kubectl("apply", "--validate=false", "-f", str(REPO / "crds"))
-    kubectl("apply", "--validate=false", "-f", str(REPO / "policies"), "-f", str(REPO / "examples"))
+    kubectl("apply", "-f", str(REPO / "crds"))
+    kubectl("apply", "-f", str(REPO / "policies"), "-f", str(REPO / "examples"))
     out = kubectl("get", "ais", "-A", "-o", "wide").stdout
     header = out.splitlines()[0].split()
     assert header[:8] == ["NAMESPACE", "NAME", "PHASE", "SEVERITY", "INCIDENT", "TARGET", "MODE", "AGE"]

@@ -118,3 +118,23 @@ def unsupported_media_type(message: str) -> ApiError:
 
 def expired(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
+
+
+def invalid_fields(group: str, kind: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
+    """422 for a custom resource that fails its schema: ``causes`` are (field, reason, detail).
+
+    Worded as the API server words it: ``AISystem.airlock.dev "x" is invalid: spec.mode: ...``,
+    several errors in brackets.
+    """
+    qualified = f"{kind}.{group}" if group else kind
+    rendered = [f"{field}: {detail}" if field else detail for field, _, detail in causes]
+    summary = rendered[0] if len(rendered) == 1 else "[" + ", ".join(rendered) + "]"
+    details: dict[str, Any] = {
+        "name": name,
+        "group": group,
+        "kind": kind,
+        "causes": [{"reason": reason, "message": detail, "field": field} for field, reason, detail in causes],
+    }
+    if not group:
+        del details["group"]
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {summary}', details)

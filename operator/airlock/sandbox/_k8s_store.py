@@ -28,6 +28,7 @@ from typing import Any
 import kmock
 
 from airlock.sandbox import _k8s_errors as errors
+from airlock.sandbox import _k8s_schema as schemas
 from airlock.sandbox._k8s_identity import UserInfo
 from airlock.sandbox._k8s_objects import (
     JSONObject,
@@ -129,8 +130,14 @@ class Store:
         self.admission = admission
         self.lock = asyncio.Lock()
         self._service_ips = 0
+        # The openAPIV3Schema of every served custom resource version, applied on every write.
+        self.schemas: dict[tuple[str, str, str], schemas.ResourceSchema] = {}
 
     # -- reading -------------------------------------------------------------------------
+
+    def raw_schemas(self) -> dict[tuple[str, str, str], Any]:
+        """The openAPIV3Schema of every served custom resource version, by (group, version, plural)."""
+        return {key: schema.schema for key, schema in self.schemas.items()}
 
     def current(self, rt: ResourceType, namespace: str | None, name: str) -> JSONObject | None:
         key = (_storage_resource(rt), namespace if rt.namespaced else None, name)
@@ -211,6 +218,8 @@ class Store:
             admitted = await self._admit("CREATE", rt, "", None, obj, user)
             if admitted is not obj:
                 obj = self._reassert_identity(obj, admitted)
+                self._decode(rt, obj, report=False)
+            self._validate(rt, obj, None)
             if dry_run:
                 return present(rt, obj)
             return present(rt, self._commit(rt, "ADDED", obj, None))
@@ -221,6 +230,8 @@ class Store:
         obj = self._prepare_create(rt, namespace or ("default" if rt.namespaced else None), body)
         if keep_status and "status" in body and not _is_crd(rt):
             obj["status"] = copy.deepcopy(body["status"])
+            self._decode(rt, obj, report=False)
+        self._validate(rt, obj, None)
         return present(rt, self._commit(rt, "ADDED", obj, None))
 
     def _prepare_create(self, rt: ResourceType, namespace: str | None, body: Any) -> JSONObject:
@@ -269,6 +280,7 @@ class Store:
         if rt.status:
             obj.pop("status", None)  # status is written only through /status
         apply_defaults(rt, obj, creating=True)
+        self._decode(rt, obj)
         if (rt.group, rt.plural) == ("", "services") and "clusterIP" not in obj["spec"]:
             self._service_ips += 1
             obj["spec"]["clusterIP"] = f"10.96.{self._service_ips // 250}.{self._service_ips % 250 + 1}"
@@ -315,6 +327,7 @@ class Store:
             metadata["resourceVersion"] = old_rv
             self._check_finalizers(rt, old, candidate)
             apply_defaults(rt, candidate, creating=False)
+            self._decode(rt, candidate)
             if _is_crd(rt):
                 self._validate_crd(candidate)
                 if subresource != "status":
@@ -325,6 +338,8 @@ class Store:
             admitted = await self._admit("UPDATE", rt, subresource, old, candidate, user)
             if admitted is not candidate:
                 candidate = self._reassert_identity(candidate, admitted, old=old)
+                self._decode(rt, candidate, report=False)
+            self._validate(rt, candidate, old)
 
             final_metadata = candidate["metadata"]
             if meaningful(candidate) == meaningful(old) or dry_run:
@@ -450,6 +465,32 @@ class Store:
         obj["apiVersion"] = f"{rt.group}/{rt.effective_storage_version}" if rt.group else rt.version
         obj["kind"] = rt.kind
 
+    def _decode(self, rt: ResourceType, obj: JSONObject, *, report: bool = True) -> None:
+        """Prune and default a custom resource as the API server's decoder does (unknown fields reported)."""
+        schema = self.schemas.get((rt.group, rt.version, rt.plural))
+        if schema is None:
+            return
+        unknown = schema.normalize(obj)
+        if report:
+            try:
+                schemas.report_unknown(unknown)
+            except schemas.StrictDecodingError as error:
+                raise errors.bad_request(
+                    f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {error}'
+                ) from None
+
+    def _validate(self, rt: ResourceType, obj: JSONObject, old: JSONObject | None) -> None:
+        """Schema validation of a custom resource (after mutating admission, before validating)."""
+        schema = self.schemas.get((rt.group, rt.version, rt.plural))
+        if schema is None:
+            return
+        problems = schema.validate(obj, old)
+        if problems:
+            name = str((obj.get("metadata") or {}).get("name", ""))
+            raise errors.invalid_fields(
+                rt.group, rt.kind, name, [(problem.field, problem.reason, problem.detail) for problem in problems]
+            )
+
     def _check_finalizers(self, rt: ResourceType, old: JSONObject, new: JSONObject) -> None:
         if not old["metadata"].get("deletionTimestamp"):
             return
@@ -465,16 +506,15 @@ class Store:
             )
 
     def _validate_crd(self, crd: JSONObject) -> None:
+        name = str(crd["metadata"].get("name"))
         try:
             types_from_crd(crd)
         except ValueError as error:
-            raise errors.invalid(
-                "apiextensions.k8s.io",
-                "CustomResourceDefinition",
-                str(crd["metadata"].get("name")),
-                "spec",
-                str(error),
-            ) from None
+            raise errors.invalid("apiextensions.k8s.io", "CustomResourceDefinition", name, "spec", str(error)) from None
+        problems = schemas.crd_problems(crd)
+        if problems:
+            causes = [(p.split(": ", 1)[0], "FieldValueInvalid", p.split(": ", 1)[-1]) for p in problems]
+            raise errors.invalid_fields("apiextensions.k8s.io", "CustomResourceDefinition", name, causes)
 
     def _reassert_identity(self, original: JSONObject, admitted: Any, old: JSONObject | None = None) -> JSONObject:
         # A mutating hook may change content, never identity or server-owned metadata.
@@ -555,10 +595,22 @@ class Store:
     def _register_crd(self, crd: JSONObject, old: JSONObject | None) -> None:
         if old is not None:
             old_spec = old.get("spec") or {}
-            self.registry.unregister(old_spec.get("group", ""), (old_spec.get("names") or {}).get("plural", ""))
+            self._forget_crd(old_spec.get("group", ""), (old_spec.get("names") or {}).get("plural", ""))
         for rt in types_from_crd(crd):
             self.registry.register(rt)
+        for version in (crd.get("spec") or {}).get("versions") or []:
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            if schema is not None:
+                spec = crd["spec"]
+                self.schemas[spec["group"], version["name"], spec["names"]["plural"]] = schemas.ResourceSchema(
+                    copy.deepcopy(schema)
+                )
         self.log.notify()
+
+    def _forget_crd(self, group: str, plural: str) -> None:
+        self.registry.unregister(group, plural)
+        for key in [key for key in self.schemas if (key[0], key[2]) == (group, plural)]:
+            del self.schemas[key]
 
     def _after_removal(self, rt: ResourceType, obj: JSONObject) -> None:
         if not _is_crd(rt):
@@ -570,7 +622,7 @@ class Store:
         if served is not None:
             for instance in list(self.iter_current(served)):
                 self._commit(served, "DELETED", copy.deepcopy(instance), instance)
-        self.registry.unregister(group, plural)
+        self._forget_crd(group, plural)
         self.log.notify()  # open watches of the removed resource end
 
 

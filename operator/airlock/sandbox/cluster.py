@@ -49,6 +49,8 @@ import yaml
 
 from airlock.sandbox import _k8s_discovery as discovery
 from airlock.sandbox import _k8s_errors as errors
+from airlock.sandbox import _k8s_openapi as openapi
+from airlock.sandbox import _k8s_schema as schemas
 from airlock.sandbox._k8s_errors import ApiError
 from airlock.sandbox._k8s_http import (
     ApiRequest,
@@ -283,8 +285,13 @@ class SandboxCluster(kmock.KubernetesEmulator):
         self._requests.append(request)
         user_token = _set_user(user)
         request_token = _current_request.set(api)
+        validation_token = schemas.field_validation(raw_request.query.get("fieldValidation"))
         try:
-            return await self._handle(request)
+            served = await self._handle(request)
+            if not served.prepared:
+                for warning in schemas.request_warnings():
+                    served.headers.add("Warning", f"299 - {json.dumps(warning)}")
+            return served
         except Exception as error:
             # A bug in the emulator or in a test's reaction: answer 500 and keep it for assertions.
             self.internal_errors.append(error)
@@ -309,6 +316,7 @@ class SandboxCluster(kmock.KubernetesEmulator):
                 500,
             )
         finally:
+            schemas.reset_field_validation(validation_token)
             _current_request.reset(request_token)
             _reset_user(user_token)
 
@@ -395,6 +403,12 @@ class SandboxCluster(kmock.KubernetesEmulator):
             return json_response(discovery.core_versions(self._server_address))
         if path == "/apis":
             return json_response(discovery.group_list(self._registry))
+        if path == "/openapi/v3":
+            return json_response(openapi.index(self._registry, self._store.raw_schemas()))
+        if path.startswith("/openapi/v3/") and (
+            document := openapi.document_for_path(self._registry, self._store.raw_schemas(), path)
+        ):
+            return json_response(document)
         parts = path.strip("/").split("/")
         if len(parts) == 2 and parts[0] == "apis" and (payload := discovery.group(self._registry, parts[1])):
             return json_response(payload)
