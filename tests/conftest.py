@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fixtures import realcluster
+
 pytest_plugins = [
     "tests.fixtures.cluster",
     "tests.fixtures.prometheus",
@@ -18,6 +20,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     other, as timing-sensitive tests of a real operator should, while the other worker
     takes everything else.
     """
+    realcluster.skip_sandbox_only(items)
     for item in items:
         path = item.path.as_posix()
         group = "integration" if "/tests/integration/" in path else item.nodeid.split("::", 1)[0]

@@ -23,6 +23,7 @@ import pytest
 from airlock.sandbox import admission
 from airlock.sandbox.cluster import ClusterThread, SandboxCluster
 from airlock.sandbox.world import Api, World, deployment, load_crds, running_world, service, wait_for
+from tests.fixtures.realcluster import external_kubeconfig
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ _counter = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with running_world(tmp_path_factory.mktemp("cli-world")) as world:
+    with running_world(tmp_path_factory.mktemp("cli-world"), kubeconfig=external_kubeconfig()) as world:
         yield world
 
 
@@ -98,26 +99,27 @@ def annotations(world: World, kind: str, tenant: Tenant, name: str) -> dict[str,
 
 
 @pytest.fixture
-def tenant(world: World, tmp_path: Path) -> Tenant:
+def tenant(world: World, tmp_path: Path) -> Iterator[Tenant]:
     n = next(_counter)
-    namespace, app = f"cli{n}-ml", f"cli{n}-bot"
+    namespace, app = world.create_namespace(f"cli{n}"), f"cli{n}-bot"
     api = world.api
-    api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     world.model.add_app(namespace, app)
+    # RBAC lets all three write AISystems (as the chart's responder role does); airlock decides who may do what.
+    world.grant_responder(namespace, users=[ALICE, CAROL, BOB], groups=["oncall-ml"])
     api.create(deployment(namespace, "chatbot-v7", app, replicas=3))
     api.create(service(namespace, "chatbot", {"app": app}))
     api.create(system(namespace, app))
     # Each kubeconfig's context defaults to the tenant's namespace, so `-n` is optional (as with kubectl).
-    cluster = world.cluster
     found = Tenant(
         namespace,
         app,
-        alice=cluster.write_kubeconfig(tmp_path / "alice", user=ALICE, namespace=namespace),
-        carol=cluster.write_kubeconfig(tmp_path / "carol", user=CAROL, groups=["oncall-ml"], namespace=namespace),
-        bob=cluster.write_kubeconfig(tmp_path / "bob", user=BOB, groups=["marketing"], namespace=namespace),
+        alice=world.user_kubeconfig(tmp_path / "alice", ALICE, namespace=namespace),
+        carol=world.user_kubeconfig(tmp_path / "carol", CAROL, ["oncall-ml"], namespace=namespace),
+        bob=world.user_kubeconfig(tmp_path / "bob", BOB, ["marketing"], namespace=namespace),
     )
     wait_for("system Healthy", lambda: status(world, found).get("phase") == "Healthy", timeout=30)
-    return found
+    yield found
+    world.delete_namespace(namespace)
 
 
 def airlock(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -245,6 +247,7 @@ def test_usage_errors_exit_2() -> None:
     assert "--reason" in result.stderr
 
 
+@pytest.mark.sandbox_only("runs its own sandbox with airlock's admission webhook installed as a Python hook")
 def test_with_the_admission_webhook_a_refusal_is_the_api_servers_403(tmp_path: Path) -> None:
     """With airlock's admission installed, the API server refuses before anything is stored; no operator needed."""
     sandbox = SandboxCluster()

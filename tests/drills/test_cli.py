@@ -32,6 +32,7 @@ from airlock.sandbox import admission
 from airlock.sandbox.cluster import ClusterThread, SandboxCluster
 from airlock.sandbox.world import Api, World, deployment, load_crds, running_world, service, wait_for
 from tests.drills.plans import T0, drill_incident, manifest
+from tests.fixtures.realcluster import external_kubeconfig
 
 NS = "ml-prod"
 SYSTEM = "support-chatbot"
@@ -335,7 +336,7 @@ _counter = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with running_world(tmp_path_factory.mktemp("drill-world")) as world:
+    with running_world(tmp_path_factory.mktemp("drill-world"), kubeconfig=external_kubeconfig()) as world:
         yield world
 
 
@@ -344,9 +345,9 @@ def test_the_operator_runs_a_drill_without_touching_the_workload(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     n = next(_counter)
-    namespace, app = f"drill{n}-ml", f"drill{n}-bot"
+    namespace, app = world.create_namespace(f"drill{n}"), f"drill{n}-bot"
     api = world.api
-    api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    world.grant_responder(namespace, users=[ALICE])
     world.model.add_app(namespace, app)
     api.create(deployment(namespace, "chatbot-v7", app, replicas=3))
     api.create(service(namespace, "chatbot", {"app": app}))
@@ -357,7 +358,7 @@ def test_the_operator_runs_a_drill_without_touching_the_workload(
     api.create(body)
     # Any reconciled phase will do: a drill does not need the metrics the example's monitors read.
     wait_for("system reconciled", lambda: ((api.get("AISystem", namespace, SYSTEM) or {}).get("status") or {}).get("phase"))  # fmt: skip
-    config = world.cluster.write_kubeconfig(tmp_path / "alice", user=ALICE, namespace=namespace)
+    config = world.user_kubeconfig(tmp_path / "alice", ALICE, namespace=namespace)
 
     code, out = airlock(
         capsys, "drill", SYSTEM, "--scenario", "privacy", "--timeout", "20", "--kubeconfig", str(config)

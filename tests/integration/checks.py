@@ -16,9 +16,8 @@ CONTROL_ANNOTATIONS = ("airlock.dev/contained-by", "airlock.dev/saved-state")
 
 
 def new_tenant(world: World, label: str) -> Tenant:
-    """A namespace and model app of one scenario, named after it (for module-level fixtures)."""
-    tenant = Tenant(namespace=f"{label}-ml", app=f"{label}-bot")
-    world.api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": tenant.namespace}})
+    """A namespace and model app of one scenario, named after it (for module-level fixtures; deleted with the world)."""
+    tenant = Tenant(namespace=world.create_namespace(label), app=f"{label}-bot")
     world.model.add_app(tenant.namespace, tenant.app)
     return tenant
 
@@ -104,17 +103,30 @@ class Snapshot:
     annotations: dict[str, str]
 
 
+# Annotations a cluster's own controllers write (the Deployment controller's revision): not airlock's, and
+# written whenever the controller gets to it, so they are no part of what release must restore.
+CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
+
+
 def snapshot(world: World, kind: str, namespace: str, name: str) -> Snapshot:
     obj = world.api.get(kind, namespace, name)
     assert obj is not None, f"{kind} {namespace}/{name} not found"
     meta = obj.get("metadata") or {}
-    return Snapshot(
-        spec=obj.get("spec") or {},
-        labels=dict(meta.get("labels") or {}),
-        annotations=dict(meta.get("annotations") or {}),
-    )
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in CONTROLLER_ANNOTATIONS}
+    return Snapshot(spec=obj.get("spec") or {}, labels=dict(meta.get("labels") or {}), annotations=annotations)
 
 
-def versions(world: World, resource: str, namespace: str, name: str) -> int:
-    """How many versions of the object the sandbox API server has stored (every write makes one)."""
-    return len(world.cluster.history(resource, namespace, name))
+KINDS = {"deployments": "Deployment", "services": "Service", "statefulsets": "StatefulSet"}
+
+
+def versions(world: World, resource: str, namespace: str, name: str) -> object:
+    """Something that changes with every write to the object: compare it before and after.
+
+    On the sandbox, how many versions its API server has stored (every write makes one,
+    even one that puts the same content back). On a real cluster, where controllers write
+    status and the revision annotation, the spec, labels and annotations a write by airlock
+    would change.
+    """
+    if world.cluster is not None:
+        return len(world.cluster.history(resource, namespace, name))
+    return snapshot(world, KINDS[resource], namespace, name)

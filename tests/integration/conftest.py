@@ -1,4 +1,9 @@
-"""Fixtures for integration tests: one world per module, one namespace per test."""
+"""Fixtures for integration tests: one world per module, one namespace per test.
+
+The world's API server is the sandbox, or the real cluster of ``AIRLOCK_TEST_KUBECONFIG``
+(see tests/fixtures/realcluster.py). Every namespace is this run's own and is deleted
+after its test, so the suite can run against a shared cluster.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import pytest
 
 from airlock.sandbox import world as sandbox_world
 from airlock.sandbox.world import World
+from tests.fixtures.realcluster import external_kubeconfig
 
 _counter = itertools.count(1)
 
@@ -20,7 +26,7 @@ _counter = itertools.count(1)
 def running_world(tmp: Path) -> Iterator[World]:
     """The package's world, with the operator's log tail printed on exit (pytest shows it on failure)."""
     try:
-        with sandbox_world.running_world(tmp) as world:
+        with sandbox_world.running_world(tmp, kubeconfig=external_kubeconfig()) as world:
             yield world
     finally:
         log = tmp / "operator.log"
@@ -44,9 +50,9 @@ class Tenant:
 
 
 @pytest.fixture
-def tenant(world: World) -> Tenant:
+def tenant(world: World) -> Iterator[Tenant]:
     n = next(_counter)
-    tenant = Tenant(namespace=f"t{n}-ml", app=f"chatbot{n}")
-    world.api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": tenant.namespace}})
+    tenant = Tenant(namespace=world.create_namespace(f"t{n}"), app=f"chatbot{n}")
     world.model.add_app(tenant.namespace, tenant.app)
-    return tenant
+    yield tenant
+    world.delete_namespace(tenant.namespace)

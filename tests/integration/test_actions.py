@@ -39,8 +39,9 @@ ACT_WITHIN = 6.0
 
 @pytest.fixture(scope="module", autouse=True)
 def third_party_crds(world: World) -> None:
-    world.api.apply(ROLLOUT_CRD)
-    world.api.apply(KEDA_CRD)
+    # On a real cluster that has Argo Rollouts or KEDA, their own CRDs stay (and their controllers act).
+    world.create_cluster_scoped(ROLLOUT_CRD, keep_existing=True)
+    world.create_cluster_scoped(KEDA_CRD, keep_existing=True)
     wait_for(
         "Rollout and ScaledObject served",
         lambda: all(world.api.call("GET", world.api.path(kind)) is not None for kind in ("Rollout", "ScaledObject")),

@@ -449,6 +449,9 @@ class _KillWhenSent:
         raise AdmissionDenied("the operator died before this write landed", code=503, reason="ServiceUnavailable")
 
 
+@pytest.mark.sandbox_only(
+    "an admission hook on the sandbox API server SIGKILLs the operator between a delivery and its record"
+)
 def test_kill_9_between_delivery_and_its_record_resends_with_the_same_key(
     world: World, tenant: Tenant, receiver: Receiver
 ) -> None:

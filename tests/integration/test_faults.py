@@ -245,6 +245,7 @@ def admission(world: World) -> Iterator[list[Any]]:
         world.cluster.call(world.cluster.cluster.admission.remove, hook)
 
 
+@pytest.mark.sandbox_only("injects a 409 Conflict into the operator's PATCH of the target, then a racing write")
 def test_conflict_on_target_patch_is_retried_on_fresh_state(world: World, tenant: Tenant, admission: list[Any]) -> None:
     api, ns = world.api, tenant.namespace
     api.create(deployment(ns, "chatbot-v7", tenant.app, replicas=3))
@@ -290,8 +291,7 @@ def own_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def test_prometheus_outage_holds_or_fails_closed(own_world: World) -> None:
     world = own_world
     api = world.api
-    ns, app = "outage-ml", "chatbot-out"
-    api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    ns, app = world.create_namespace("outage"), "chatbot-out"
     world.model.add_app(ns, app)
     api.create(service(ns, "chatbot", {"app": app}))
     # Two systems on the same signals: one holds during an outage (the default), one fails closed.

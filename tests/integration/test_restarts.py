@@ -221,6 +221,9 @@ RELEASE_CRASHES: dict[str, Callable[[Tenant], Match]] = {
         ("before-status", None),
     ],
 )
+@pytest.mark.sandbox_only(
+    "crash points are admission hooks on the sandbox API server that SIGKILL the operator at an exact write"
+)
 def test_kill_9_during_containment_and_release(
     world: World,
     tenant: Tenant,

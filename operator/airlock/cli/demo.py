@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     print("airlock demo — a chatbot leaks customers' data on a Tuesday afternoon.\n")
     with running_world(directory) as world, Receiver(hmac_key=HMAC_KEY) as receiver:
         story.say(
-            f"sandbox API server {world.cluster.url}, Prometheus {world.prometheus.url}, operator pid {world.operator.process.pid if world.operator.process else '?'}, on-call webhook {receiver.url}"
+            f"sandbox API server {world.api.url}, Prometheus {world.prometheus.url}, operator pid {world.operator.process.pid if world.operator.process else '?'}, on-call webhook {receiver.url}"
         )
         try:
             return _story(world, story, directory, receiver)

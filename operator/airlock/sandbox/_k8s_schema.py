@@ -215,7 +215,6 @@ def _prune(value: Any, schema: Schema | None, path: str, unknown: list[str], *, 
                 sub = properties[key]
             elif isinstance(extra, Mapping):
                 sub = extra
-                where = f"{path}[{key}]" if path else key
             elif preserve:
                 continue
             else:
@@ -277,7 +276,7 @@ class _Validator:
     root: bool = True
 
     def error(self, path: str, reason: str, detail: str) -> None:
-        self.errors.append(FieldError(path, reason, detail))
+        self.errors.append(FieldError(_schema_style(path), reason, detail))
 
     def invalid(self, path: str, value: Any, detail: str) -> None:
         self.error(path, "FieldValueInvalid", f"Invalid value: {show(value)}: {detail}")
@@ -292,7 +291,7 @@ class _Validator:
 
     # OpenAPI v3 value validation, then the children.
     def _openapi(self, value: Any, schema: Schema, path: str, old: Any) -> None:
-        shown = path or "<root>"
+        shown = _schema_style(path) or "<root>"
         if value is None:
             if not schema.get("nullable") and (schema.get("type") or schema.get("x-kubernetes-int-or-string")):
                 wanted = "string" if schema.get("x-kubernetes-int-or-string") else schema["type"]
@@ -414,7 +413,7 @@ class _Validator:
             sub = properties.get(key)
             where = _join(path, key)
             if sub is None and isinstance(extra, Mapping):
-                sub, where = extra, f"{path}[{key}]" if path else key
+                sub, where = extra, f"{path}{_KEY_OPEN}{key}{_KEY_CLOSE}"
             if sub is None:
                 continue
             self.validate(item, sub, where, previous.get(key, _ABSENT) if isinstance(old, dict) else _ABSENT)
@@ -448,7 +447,8 @@ class _Validator:
             source = str(rule.get("rule", ""))
             if _uses_old_self(source) and not has_old:
                 continue  # a transition rule: only on updates, where there is an old value
-            where = path + rule.get("fieldPath", "") if path else str(rule.get("fieldPath", "")).lstrip(".")
+            rendered = _cel_style(path)
+            where = rendered + rule.get("fieldPath", "") if rendered else str(rule.get("fieldPath", "")).lstrip(".")
             try:
                 if cel.program(source).holds(activation):
                     continue
@@ -466,6 +466,18 @@ class _Validator:
 
 
 _OLD_SELF = re.compile(r"\boldSelf\b")
+# A map entry in a path being validated: schema errors show it as `.key`, CEL rule errors as `[key]`
+# (the API server's OpenAPI validator and its CEL validator build their paths differently).
+_KEY_OPEN, _KEY_CLOSE = "\x1f", "\x1e"
+_KEY = re.compile(f"{_KEY_OPEN}(.*?){_KEY_CLOSE}")
+
+
+def _schema_style(path: str) -> str:
+    return _KEY.sub(lambda m: f".{m.group(1)}", path).lstrip(".")
+
+
+def _cel_style(path: str) -> str:
+    return _KEY.sub(lambda m: f"[{m.group(1)}]", path)
 
 
 def _uses_old_self(rule: str) -> bool:

@@ -1,9 +1,20 @@
-"""A whole airlock world on one machine: sandbox API server, real Prometheus,
+"""A whole airlock world on one machine: an API server, real Prometheus,
 synthetic model server and the real operator process (``airlock run``).
 
 Used by the integration tests, the benchmarks and ``airlock demo``.  Callers
 talk to it the way a user would: manifests in; objects, Events and status out.
 Polling is bounded; every wait says what it was waiting for.
+
+The API server is the embedded sandbox by default. Given a kubeconfig
+(``running_world(..., kubeconfig=path)``; the tests take it from
+``AIRLOCK_TEST_KUBECONFIG``) the world uses that cluster instead — an existing
+cluster, kind, or an envtest-style kube-apiserver + etcd: the CRDs are applied
+server-side, the operator runs as a child process with that kubeconfig and serves
+only this run's namespaces (``<prefix>-*``), and everything the world created
+there (namespaces, cluster-scoped objects) is deleted when it stops. Prometheus
+and the model server stay on this machine in both cases: only the operator and
+the tests talk to the API server. Nothing assumes the cluster has no
+controllers — Deployments may really get Pods.
 """
 
 from __future__ import annotations
@@ -12,16 +23,21 @@ import builtins
 import contextlib
 import json
 import os
+import secrets
 import signal
+import string
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from airlock.api import crd as crd_module
 from airlock.sandbox.cluster import ClusterThread
@@ -43,14 +59,59 @@ PATHS = {
     "ScaledObject": ("/apis/keda.sh/v1alpha1", "scaledobjects", True),
     "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
     "Namespace": ("/api/v1", "namespaces", False),
+    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
 }
+FIELD_MANAGER = "airlock-tests"
 
 
 class Api:
-    """A minimal synchronous client for assertions (the operator uses its own)."""
+    """A minimal synchronous client for assertions (the operator uses its own).
 
-    def __init__(self, url: str) -> None:
+    ``Api(url)`` talks plain HTTP to the sandbox; :meth:`from_kubeconfig` talks to any
+    cluster with the kubeconfig's credentials (TLS, client certificates, tokens, exec
+    plugins), through the ``kubernetes`` client's connection handling.
+    """
+
+    def __init__(self, url: str, *, client: Any = None) -> None:
         self.url = url.rstrip("/")
+        self._client = client
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path) -> Api:
+        from kubernetes import config
+
+        client = config.new_client_from_config(config_file=str(path))  # type: ignore[no-untyped-call]
+        return cls(client.configuration.host, client=client)
+
+    def _send(self, method: str, path: str, body: Any, content_type: str) -> tuple[int, str]:
+        if self._client is None:
+            data = json.dumps(body).encode() if body is not None else None
+            request = urllib.request.Request(self.url + path, data=data, method=method)
+            request.add_header("Content-Type", content_type)
+            request.add_header("Accept", "application/json")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode()
+        from kubernetes.client.exceptions import ApiException
+
+        resource, _, query = path.partition("?")
+        params = self._client.param_serialize(
+            method=method,
+            resource_path=resource,
+            query_params=urllib.parse.parse_qsl(query),
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self._client.call_api(*params, _request_timeout=10)
+            response.read()
+            return int(response.status), (response.data or b"").decode()
+        except ApiException as exc:
+            return int(exc.status or 0), str(exc.body or "")
 
     def path(self, kind: str, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
         base, plural, namespaced = PATHS[kind]
@@ -62,17 +123,11 @@ class Api:
         return path
 
     def call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", content_type)
-        request.add_header("Accept", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                text = response.read().decode()
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise AssertionError(f"{method} {path}: {exc.code} {exc.read().decode()[:300]}") from None
+        status, text = self._send(method, path, body, content_type)
+        if status == 404:
+            return None
+        if not 200 <= status < 300:
+            raise AssertionError(f"{method} {path}: {status} {text[:300]}")
         return json.loads(text) if text else None
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
@@ -106,6 +161,14 @@ class Api:
     def delete(self, kind: str, namespace: str | None, name: str) -> None:
         self.call("DELETE", self.path(kind, namespace, name))
 
+    def apply_server_side(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``kubectl apply --server-side --force-conflicts`` of one object."""
+        meta = obj["metadata"]
+        path = self.path(obj["kind"], meta.get("namespace"), meta["name"])
+        query = urllib.parse.urlencode({"fieldManager": FIELD_MANAGER, "force": "true"})
+        result: dict[str, Any] = self.call("PATCH", f"{path}?{query}", obj, "application/apply-patch+yaml")
+        return result
+
     def annotate(self, kind: str, namespace: str, name: str, annotations: dict[str, str | None]) -> Any:
         return self.patch(kind, namespace, name, {"metadata": {"annotations": annotations}})
 
@@ -127,9 +190,24 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0, interva
 
 
 def load_crds(api: Api) -> None:
-    """Register airlock's CRDs, generated from the models (the same as ``kubectl apply -f crds/``)."""
-    for crd in crd_module.all_crds():
-        api.apply(crd)
+    """Register airlock's CRDs, generated from the models (``kubectl apply --server-side -f crds/``).
+
+    Returns once the API server serves them (condition Established).
+    """
+    crds = crd_module.all_crds()
+    for crd in crds:
+        api.apply_server_side(crd)
+    for crd in crds:
+        name = crd["metadata"]["name"]
+        wait_for(
+            f"CRD {name} Established",
+            lambda name=name: any(  # type: ignore[misc]
+                c.get("type") == "Established" and c.get("status") == "True"
+                for c in ((api.get("CustomResourceDefinition", None, name) or {}).get("status") or {}).get("conditions")
+                or []
+            ),
+            timeout=30,
+        )
 
 
 def deployment(namespace: str, name: str, app: str, replicas: int = 3) -> dict[str, Any]:
@@ -161,11 +239,20 @@ def service(namespace: str, name: str, selector: dict[str, str]) -> dict[str, An
 class OperatorProcess:
     """``airlock run`` as a child process, stoppable gracefully or with SIGKILL."""
 
-    def __init__(self, kubeconfig: Path, prometheus_url: str, log_path: Path, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        prometheus_url: str,
+        log_path: Path,
+        extra: list[str] | None = None,
+        namespaces: Iterable[str] = (),
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.prometheus_url = prometheus_url
         self.log_path = log_path
         self.extra = extra or []
+        # Namespace names or globs to serve; none means all namespaces.
+        self.namespaces = list(namespaces)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OperatorProcess:
@@ -175,7 +262,7 @@ class OperatorProcess:
             "-m",
             "airlock",
             "run",
-            "--all-namespaces",
+            *([f"--namespace={pattern}" for pattern in self.namespaces] or ["--all-namespaces"]),
             "--prometheus-url",
             self.prometheus_url,
             "--metrics-port",
@@ -215,41 +302,178 @@ class OperatorProcess:
             return ""
 
 
+# What an on-call responder may do (the chart's airlock-responder ClusterRole,
+# charts/airlock/templates/rbac.yaml): bound in a test's namespace to the people it acts as,
+# so that commands run as them work where RBAC is enforced.
+RESPONDER_RULES: list[dict[str, list[str]]] = [
+    {
+        "apiGroups": ["airlock.dev"],
+        "resources": ["aisystems", "aiincidents"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {"apiGroups": ["airlock.dev"], "resources": ["containmentpolicies"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": ["get"]},
+    {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
+]
+
+
+def _run_prefix() -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "al-" + "".join(secrets.choice(alphabet) for _ in range(6))
+
+
 @dataclass
 class World:
-    """Everything running: the sandbox API server, Prometheus, the model server and the operator."""
+    """Everything running: an API server, Prometheus, the model server and the operator.
 
-    cluster: ClusterThread
+    ``cluster`` is the sandbox (for its test-only powers: object history, admission hooks);
+    it is None when the world runs on an external cluster (``external``).
+    """
+
+    cluster: ClusterThread | None
     api: Api
     kubeconfig: Path
     model: ModelServer
     prometheus: PrometheusProcess
     operator: OperatorProcess
     directory: Path
+    prefix: str = field(default_factory=_run_prefix)
+    external: bool = False
+    _namespaces: list[str] = field(default_factory=list)
+    _cluster_scoped: list[tuple[str, str]] = field(default_factory=list)
+
+    def namespace(self, label: str) -> str:
+        """This run's name for a namespace (all of them start with ``prefix``: the operator serves those)."""
+        return f"{self.prefix}-{label}"
+
+    def create_namespace(self, label: str) -> str:
+        """Create this run's namespace ``label`` (deleted again by :meth:`delete_namespace` or at the end)."""
+        name = self.namespace(label)
+        self.api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        self._namespaces.append(name)
+        return name
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete a namespace of this run, with everything in it (on a real cluster; see KNOWN_GAPS)."""
+        with contextlib.suppress(AssertionError):
+            self.api.delete("Namespace", None, name)
+        if name in self._namespaces:
+            self._namespaces.remove(name)
+
+    def create_cluster_scoped(self, obj: dict[str, Any], *, keep_existing: bool = False) -> dict[str, Any] | None:
+        """Create a cluster-scoped object that the world deletes when it stops.
+
+        With ``keep_existing``, an object that is already there (a real Argo Rollouts CRD, say) is
+        left alone and not deleted later; returns None then.
+        """
+        name = obj["metadata"]["name"]
+        if keep_existing and self.api.get(obj["kind"], None, name) is not None:
+            return None
+        created = self.api.create(obj)
+        self._cluster_scoped.append((obj["kind"], name))
+        return created
+
+    def grant_responder(self, namespace: str, users: Iterable[str] = (), groups: Iterable[str] = ()) -> None:
+        """Let these people act as responders in ``namespace`` as far as RBAC goes (admission decides the rest)."""
+        role = f"{self.prefix}-responder"
+        if ("ClusterRole", role) not in self._cluster_scoped:
+            self.create_cluster_scoped(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRole",
+                    "metadata": {"name": role},
+                    "rules": RESPONDER_RULES,
+                }
+            )
+        subjects = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u} for u in users]
+        subjects += [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g} for g in groups]
+        self.api.create(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": f"responders-{len(subjects)}-{secrets.token_hex(3)}", "namespace": namespace},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": subjects,
+            }
+        )
+
+    def user_kubeconfig(self, path: Path, user: str, groups: Iterable[str] = (), namespace: str = "default") -> Path:
+        """A kubeconfig that acts as ``user`` (in ``groups``): a sandbox token, or impersonation on a real cluster."""
+        if self.cluster is not None:
+            return self.cluster.write_kubeconfig(path, user=user, groups=groups, namespace=namespace)
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        current = config.get("current-context")
+        context = next(c for c in config.get("contexts") or [] if c.get("name") == current)["context"]
+        context["namespace"] = namespace
+        for entry in config.get("users") or []:
+            if entry.get("name") == context.get("user"):
+                entry["user"]["as"] = user
+                if groups:
+                    entry["user"]["as-groups"] = list(groups)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+        return path
+
+    def clean_up(self) -> None:
+        """Delete what this run created on an external cluster (namespaces first, then cluster-scoped objects)."""
+        if not self.external:
+            return
+        for name in list(self._namespaces):
+            self.delete_namespace(name)
+        for kind, name in reversed(self._cluster_scoped):
+            with contextlib.suppress(AssertionError):
+                self.api.delete(kind, None, name)
+        self._cluster_scoped.clear()
 
 
 @contextlib.contextmanager
-def running_world(directory: Path, operator_args: list[str] | None = None) -> Iterator[World]:
-    """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit."""
+def running_world(
+    directory: Path, operator_args: list[str] | None = None, *, kubeconfig: Path | None = None
+) -> Iterator[World]:
+    """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit.
+
+    Without ``kubeconfig`` the API server is a new sandbox; with one, that cluster (see the module docstring).
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    cluster = ClusterThread().start()
+    cluster = ClusterThread().start() if kubeconfig is None else None
     model = ModelServer(apps=())
     prometheus: PrometheusProcess | None = None
     operator: OperatorProcess | None = None
+    world: World | None = None
+    prefix = _run_prefix()
     try:
-        api = Api(cluster.url)
+        if cluster is not None:
+            api = Api(cluster.url)
+            config = cluster.write_kubeconfig(directory / "kubeconfig")
+            namespaces: list[str] = []
+        else:
+            assert kubeconfig is not None
+            config = Path(kubeconfig)
+            api = Api.from_kubeconfig(config)
+            namespaces = [f"{prefix}-*"]
         load_crds(api)
-        kubeconfig = cluster.write_kubeconfig(directory / "kubeconfig")
         model.start()
         prometheus = PrometheusProcess([model.target], data_dir=directory / "prometheus")
         prometheus.start()
-        operator = OperatorProcess(kubeconfig, prometheus.url, directory / "operator.log", operator_args).start()
+        operator = OperatorProcess(
+            config, prometheus.url, directory / "operator.log", operator_args, namespaces
+        ).start()
         prometheus.wait_for_scrape(timeout=30)
-        yield World(cluster, api, kubeconfig, model, prometheus, operator, directory)
+        world = World(
+            cluster, api, config, model, prometheus, operator, directory, prefix=prefix, external=cluster is None
+        )
+        yield world
     finally:
+        if world is not None:
+            world.clean_up()
         if operator is not None:
             operator.stop()
         if prometheus is not None:
             prometheus.close()
         model.stop()
-        cluster.stop()
+        if cluster is not None:
+            cluster.stop()
