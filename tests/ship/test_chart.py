@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from airlock.cli import run as run_cli
+from airlock.sandbox import world
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "airlock"
@@ -265,6 +266,14 @@ def test_responder_role_and_bindings() -> None:
         ("", "services", "get"),
         ("", "events", "list"),
         ("", "configmaps", "get"),
+    }
+    # The integration world binds the same permissions to the people it acts as on a real cluster.
+    assert permissions("default", "ClusterRole", "airlock-responder") == {
+        (g, r, v)
+        for rule in world.RESPONDER_RULES
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
     }
     assert [b for b in of_kind("default", "ClusterRoleBinding") if b["metadata"]["name"] == "airlock-responder"] == []
     binding = one("all-on", "ClusterRoleBinding", "airlock-responder")

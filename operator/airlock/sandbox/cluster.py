@@ -103,11 +103,23 @@ KNOWN_GAPS = """\
   nothing cascades; deleting a Namespace deletes only the Namespace (no Terminating phase, no content
   cleanup); deleting a CRD removes its custom resources at once, finalizers notwithstanding.
 - Objects may be created in namespaces that do not exist (NamespaceLifecycle is off).
-- No schema validation, pruning or defaulting of custom resources; built-ins are validated only for
-  their names and get a few defaults (Deployment/StatefulSet/ReplicaSet replicas=1, Service type and a
-  fake clusterIP, Namespace phase, finalizer and name label). metadata.generation is kept for every
+- Custom resources are pruned, defaulted and validated against their CRD version's schema, CEL rules
+  included (_k8s_schema), but: formats other than date-time, date, int32 and int64 are not checked;
+  optionalOldSelf is not supported (transition rules run on updates only); CEL has no runtime cost
+  limit and lacks optional types and the quantity/url/ip/cidr/format libraries; ratcheting skips
+  unchanged subtrees, correlating list items only in map and set lists; schema validation runs after
+  all admission hooks (a real server runs it between mutating and validating admission); metadata is
+  pruned to ObjectMeta's field names but its values are not validated. CRDs are refused for non-
+  structural schemas, bad list types, invalid defaults, CEL that does not compile and an estimate of
+  the CEL cost budget close to, not identical with, the API server's; other CRD rules (name conflicts,
+  conversion, version changes) are not checked.
+- Built-ins are validated only for their names and get a few defaults (Deployment/StatefulSet/
+  ReplicaSet replicas=1, Service type and a fake clusterIP, Namespace phase, finalizer and name label);
+  fieldValidation=Strict does not notice unknown fields in them. metadata.generation is kept for every
   kind (a real server leaves it unset for e.g. ConfigMaps). No managedFields, no selfLink.
-- No OpenAPI: /openapi/v2 and /openapi/v3 are 404, so kubectl needs --validate=false for apply/create.
+- OpenAPI: /openapi/v3 serves a document per group-version with every resource's paths (PATCH declares
+  fieldValidation, so kubectl validates through the server) but schemas only for custom resources, so
+  `kubectl explain` works for those only; /openapi/v2 is 404.
 - Server-side apply is approximated: create if absent, else a strategic merge (built-ins) or merge
   (custom resources) of the applied object; no field-manager conflicts, and fields dropped from a
   later apply are not removed.

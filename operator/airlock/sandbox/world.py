@@ -79,6 +79,7 @@ class Api:
 
     @classmethod
     def from_kubeconfig(cls, path: Path) -> Api:
+        """A client with the kubeconfig's current context (its ``as``/``as-groups`` are not honoured)."""
         from kubernetes import config
 
         client = config.new_client_from_config(config_file=str(path))  # type: ignore[no-untyped-call]
