@@ -63,7 +63,7 @@ def test_policy_change_makes_system_invalid_without_touching_target(
     policy_name = f"{ns}-bots"
     api.create(deployment(ns, "chatbot-v7", tenant.app, replicas=3))
     api.create(service(ns, "chatbot", {"app": tenant.app}))
-    api.create(_policy(policy_name, PII_SEVERITIES))
+    world.create_cluster_scoped(_policy(policy_name, PII_SEVERITIES))  # deleted with the world if the test fails
     system = chatbot(ns, tenant.app, fallback=breakage != "reroute-without-fallback")
     del system["spec"]["severities"]
     system["spec"]["policyRef"] = {"name": policy_name}
