@@ -11,7 +11,17 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from airlock.api.common import Action, Audience, Condition, FailureMode, Model, ObjectMeta, Severity, Timestamp
+from airlock.api.common import (
+    Action,
+    Audience,
+    Condition,
+    ControlRequest,
+    FailureMode,
+    Model,
+    ObjectMeta,
+    Severity,
+    Timestamp,
+)
 
 
 class TriggerType(StrEnum):
@@ -196,6 +206,11 @@ class AIIncidentStatus(StatusModel):
     notifications: list[Notification] = Field(default_factory=list, description="Notices and their delivery.")
     postmortem: Postmortem | None = Field(default=None, description="The AI-specific post-mortem.")
     drill: DrillRecord | None = Field(default=None, description="Drills only: what was rehearsed and found.")
+    requests: list[ControlRequest] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Control annotations on the incident as judged, each bound to who set it.",
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         description="ReportingOnTrack and NoticesDelivered (metav1.Condition).",

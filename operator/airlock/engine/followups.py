@@ -48,7 +48,7 @@ from airlock.adapters import metrics as m
 from airlock.adapters.prometheus import ProviderError
 from airlock.api import annotations as keys
 from airlock.api.aisystem import AISystemSpec
-from airlock.api.common import Audience, Severity, Verb
+from airlock.api.common import Audience, RequestVerdict, Severity, Verb
 from airlock.api.incident import (
     AIIncident,
     HarmCategory,
@@ -61,7 +61,7 @@ from airlock.api.incident import (
     ReportState,
 )
 from airlock.api.notifications import Channel, ChannelType
-from airlock.domain import authority, conditions, deadlines, notices, postmortem
+from airlock.domain import conditions, deadlines, notices, postmortem, requests
 from airlock.domain import incidents as domain_incidents
 from airlock.domain.plan import Plan
 from airlock.engine import incidents
@@ -416,15 +416,31 @@ class Followups:
     async def _permitted(
         self, incident: AIIncident, plan: Plan | None, verb: Verb, annotation: str, value: str
     ) -> tuple[bool, str | None]:
-        """Whether whoever set ``annotation`` may ``verb`` (and who); a refusal is reported once per value."""
-        caller = self.engine.caller(incident.metadata.annotations)
-        verdict = authority.authorize(caller, verb, plan.responders if plan is not None else [])
-        if not verdict.allowed:
-            await self._event(
-                incident, "Warning", "UnauthorizedRequest", f"{annotation} ignored: {verdict.reason}", once=value
+        """Whether whoever set ``annotation`` to ``value`` may ``verb`` (and who) — judged once per value.
+
+        The judgement is bound to the identity in requested-by when the value is first seen and kept
+        in the incident's status (SPEC §7): a refused value stays refused, whoever annotates later.
+        """
+        status = incident.status
+        assert status is not None
+        binding, new = requests.bound(
+            status.requests,
+            annotation=annotation,
+            value=value,
+            caller=self.engine.caller(incident.metadata.annotations),
+            verbs=[verb],
+            responders=plan.responders if plan is not None else [],
+            now=self.engine.clock(),
+        )
+        if new:
+            status.requests = requests.add(
+                status.requests, binding, incident.metadata.annotations, keys.INCIDENT_CONTROL
             )
+        if binding.verdict is not RequestVerdict.ACCEPTED:
+            if new:
+                await self._event(incident, "Warning", "UnauthorizedRequest", f"{annotation} ignored: {binding.reason}")
             return False, None
-        return True, caller.username if caller else None
+        return True, binding.by
 
     # -------------------------------------------------------- classification
 
