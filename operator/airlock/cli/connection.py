@@ -95,6 +95,7 @@ def load(args: argparse.Namespace) -> tuple[kubeconfig.ClusterConfig, str]:
     """The cluster configuration and the namespace to act in."""
     try:
         config = kubeconfig.load(args.kubeconfig, args.context)
+        config.credential()  # an exec plugin's failure is reported here, in one line
     except kubeconfig.ConfigError as exc:
         raise CliError(f"cannot reach a cluster: {exc}") from None
     if getattr(args, "as_user", None):

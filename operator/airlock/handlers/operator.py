@@ -61,19 +61,17 @@ def _engine(memo: kopf.Memo) -> Engine:
 
 
 @kopf.on.login(id="airlock-login")
-def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+async def login(memo: kopf.Memo, **_: Any) -> kopf.AiohttpSession:
     config: OperatorConfig = memo["config"]
-    cluster = kubeconfig.load(config.kubeconfig, config.context)
-    return kopf.ConnectionInfo(
-        server=cluster.server,
-        ca_path=cluster.ca_path,
-        insecure=cluster.insecure or None,
-        scheme="Bearer" if cluster.token or cluster.token_path else None,
-        token=cluster.headers().get("Authorization", " ").split(" ", 1)[1] or None,
-        certificate_path=cluster.cert_path,
-        private_key_path=cluster.key_path,
-        default_namespace=cluster.namespace,
-    )
+    try:
+        cluster = kubeconfig.load(config.kubeconfig, config.context)
+        headers = {**cluster.headers(), **dict(cluster.impersonation())}
+        # Our own session, not kopf.ConnectionInfo: Kopf would write inline client keys to temp files.
+        session = kube.session(cluster, limit=0)
+    except kubeconfig.ConfigError as exc:
+        raise kopf.LoginError(str(exc)) from None
+    session.headers.update(headers)
+    return kopf.AiohttpSession(server=cluster.server, default_namespace=cluster.namespace, aiohttp_session=session)
 
 
 @kopf.on.startup(id="airlock-startup")
