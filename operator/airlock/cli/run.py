@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airlock.adapters import logging as airlock_logging
 from airlock.adapters import metrics
-from airlock.domain import authority
+from airlock.domain import authority, secrets
 
 if TYPE_CHECKING:
     from airlock.adapters.webhook import WebhookConfig
@@ -87,6 +87,15 @@ def register(subparsers: Any) -> None:
     admission.add_argument(
         "--webhook-insecure", action="store_true", help="plain HTTP (behind a TLS-terminating proxy, or for tests)"
     )
+    parser.add_argument(
+        "--notification-secret",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a Secret name notification channels may use (repeatable; env AIRLOCK_NOTIFICATION_SECRETS, "
+        "comma-separated; default airlock-notify): the operator reads no other Secret, and its RBAC allows "
+        "no other (chart value notificationSecrets)",
+    )
     parser.add_argument("--peering", default=None, help="Kopf peering name for HA (default: standalone)")
     parser.add_argument("--log-level", default=os.environ.get("AIRLOCK_LOG_LEVEL", "INFO"))
     parser.set_defaults(func=run)
@@ -97,6 +106,13 @@ def _admin_groups(args: argparse.Namespace) -> tuple[str, ...]:
         return tuple(args.admin_group)
     from_env = [g.strip() for g in os.environ.get("AIRLOCK_ADMIN_GROUPS", "").split(",") if g.strip()]
     return tuple(from_env) or (authority.DEFAULT_ADMIN_GROUP,)
+
+
+def _notification_secrets(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.notification_secret:
+        return tuple(dict.fromkeys(args.notification_secret))
+    from_env = [n.strip() for n in os.environ.get("AIRLOCK_NOTIFICATION_SECRETS", "").split(",") if n.strip()]
+    return tuple(from_env) or (secrets.DEFAULT_NOTIFICATION_SECRET,)
 
 
 def _webhook(args: argparse.Namespace) -> WebhookConfig | None:
@@ -144,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         context=args.context,
         status_refresh_seconds=args.status_refresh,
         admin_groups=_admin_groups(args),
+        notification_secrets=_notification_secrets(args),
         admission_webhook=_webhook(args),
     )
     if args.operator_username:

@@ -23,7 +23,7 @@ import structlog
 from airlock.adapters import kube, kubeconfig, webhook
 from airlock.adapters.prometheus import PrometheusProvider
 from airlock.api import annotations as keys
-from airlock.domain import authority
+from airlock.domain import authority, secrets
 from airlock.engine.core import Engine, Settings
 from airlock.engine.followups import Followups
 from airlock.engine.scheduler import Scheduler
@@ -48,6 +48,8 @@ class OperatorConfig:
     operator_username: str = field(
         default_factory=lambda: os.environ.get("AIRLOCK_OPERATOR_USERNAME") or authority.DEFAULT_OPERATOR
     )
+    # The only Secrets notification channels may name (the operator's RBAC allows no other).
+    notification_secrets: tuple[str, ...] = (secrets.DEFAULT_NOTIFICATION_SECRET,)
     # Serve admission reviews (handlers.admission) when set.
     admission_webhook: webhook.WebhookConfig | None = None
 
@@ -101,7 +103,9 @@ async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) ->
     memo["engine"] = engine
     memo["client"] = client
     memo["scheduler_task"] = asyncio.create_task(scheduler.run(), name="airlock-scheduler")
-    memo["followups_task"] = asyncio.create_task(Followups(engine).run(), name="airlock-followups")
+    memo["followups_task"] = asyncio.create_task(
+        Followups(engine, notification_secrets=config.notification_secrets).run(), name="airlock-followups"
+    )
     log.info("operator.started", prometheus=config.prometheus_url, server=cluster.server)
 
 
