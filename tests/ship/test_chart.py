@@ -44,6 +44,7 @@ ALL_ON: dict[str, Any] = {
     "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
     "prometheusRule": {"enabled": True},
     "networkPolicy": {"enabled": True, "metricsFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]},
+    "metricsAddress": "127.0.0.1",  # e.g. scraped through a sidecar only
     "webhook": {"certManager": {"enabled": True}},
 }
 # (release name, namespace, values)
@@ -389,6 +390,8 @@ def test_one_operator_replica_with_probes_and_resources(case: str) -> None:
     args = parsed_args(case)
     assert args.prometheus_url == URL
     assert (ports["health"], ports["metrics"]) == (args.health_port, args.metrics_port) == (8080, 9090)
+    assert args.health_address == "0.0.0.0"
+    assert args.metrics_address == values.get("metricsAddress", "0.0.0.0")
     assert args.peering is None  # standalone Kopf
     sa = one(case, "ServiceAccount")
     assert args.operator_username == f"system:serviceaccount:{namespace}:{sa['metadata']['name']}"
@@ -447,6 +450,7 @@ def test_webhook_configurations_match_policies_admission(case: str) -> None:
             assert "cert-manager.io/inject-ca-from" not in annotations
     args = parsed_args(case)
     assert args.webhook_port == 9443
+    assert args.webhook_addr == "0.0.0.0"
     assert args.webhook_host == f"{fullname}-webhook.{namespace}.svc"
     assert args.webhook_cert_file
     assert args.webhook_key_file

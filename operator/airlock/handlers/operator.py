@@ -86,12 +86,14 @@ async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    if config.admission_webhook is not None:
-        # The webhook configurations are static manifests (policies/admission/): Kopf must not manage them.
-        settings.admission.server = webhook.server(config.admission_webhook)
-        settings.admission.managed = None
     cluster = kubeconfig.load(config.kubeconfig, config.context)
     client = kube.KubeClient(cluster)
+    if config.admission_webhook is not None:
+        # A self-signed certificate is kept in a Secret, so the registered caBundle stays valid across restarts.
+        kept = await webhook.persisted_certificate(client, cluster.namespace, config.admission_webhook)
+        # The webhook configurations are static manifests (policies/admission/): Kopf must not manage them.
+        settings.admission.server = webhook.server(config.admission_webhook, kept)
+        settings.admission.managed = None
     provider = PrometheusProvider(
         config.prometheus_url,
         token_file=config.prometheus_token_file,
