@@ -133,12 +133,27 @@ async def policy_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: 
         await _engine(memo).upsert_policy(name, dict(body))
 
 
+# The policies, indexed: Kopf runs no other handler (of any resource) before every index holds
+# its initial list, so no AISystem is planned before the policies exist — no spurious
+# "ContainmentPolicy not found" at start.  policy_event above still feeds the engine; the index
+# only closes the gap between the gate opening and that event being handled.
+@kopf.index(GROUP, VERSION, "containmentpolicies", id="policy_index")
+async def policy_index(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    return {name: _plain(body)}
+
+
 @kopf.on.event(GROUP, VERSION, "aisystems", id="aisystem-event")
-async def aisystem_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def aisystem_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    engine = _engine(memo)
+    policies: kopf.Index[str, dict[str, Any]] = kwargs["policy_index"]
     if type == "DELETED":
-        _engine(memo).remove_system(body.metadata.namespace or "", body.metadata.name or "")
-    else:
-        await _engine(memo).upsert_system(_plain(body))
+        engine.remove_system(body.metadata.namespace or "", body.metadata.name or "")
+        return
+    ref = str(((body.get("spec") or {}).get("policyRef") or {}).get("name") or "")
+    if ref and ref not in engine.policies:
+        for policy in policies.get(ref, ()):
+            await engine.upsert_policy(ref, policy)
+    await engine.upsert_system(_plain(body))
 
 
 @kopf.on.event(GROUP, VERSION, "aiincidents", id="aiincident-event")
