@@ -1047,7 +1047,7 @@ class Engine:
         conds = conditions.set_condition(conds, conditions.STALLED, False, "Reconciled", "spec is valid", gen, now)
         if entry.notices_error:
             conds = conditions.set_condition(
-                conds, conditions.NOTICES_READY, False, "TemplateInvalid", entry.notices_error, gen, now
+                conds, conditions.NOTICES_READY, False, entry.notices_reason, entry.notices_error, gen, now
             )
         else:
             conds = conditions.set_condition(
