@@ -66,8 +66,21 @@ def test_operator_and_cli_keep_inline_keys_in_memory(tls_cluster: TLSClusterThre
             "apiVersion": "airlock.dev/v1alpha1",
             "kind": "AISystem",
             "metadata": {"name": "chatbot", "namespace": NS},
-            # No target: invalid, which the operator reports in status (proof it read and wrote through mTLS).
-            "spec": {"owner": "support-ml"},
+            # Valid for the CRD (the API server stores it), invalid for the operator (an undefined template
+            # variable), which it reports in status: proof it read and wrote through mTLS.
+            "spec": {
+                "owner": "support-ml",
+                "target": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "chatbot-v7"},
+                "monitors": [
+                    {
+                        "name": "errors",
+                        "failureMode": "sudden",
+                        "query": 'sum(up{app="{{ params.undefined }}"})',
+                        "thresholds": [{"severity": "SEV1", "op": ">", "value": 1}],
+                    }
+                ],
+                "severities": {"SEV1": {"response": "observe"}},
+            },
         }
     )
     env_tmp = {"TMPDIR": str(scratch)}
