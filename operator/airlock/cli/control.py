@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from airlock.adapters import kube
 from airlock.api import annotations as keys
-from airlock.api.aisystem import AISystem, Mode, Phase
+from airlock.api.aisystem import AISystem, Mode, Phase, TargetKind
 from airlock.api.common import Action, Verb
 from airlock.api.incident import AIIncident, IncidentPhase
 from airlock.api.policy import ContainmentPolicy
@@ -213,6 +213,11 @@ async def plan_verdict(session: Session, system: AISystem, verbs: tuple[Verb, ..
 
 def _by_hand(system: AISystem) -> str:
     target = system.spec.target
+    if target.kind is TargetKind.INFERENCE_SERVICE:
+        return (
+            f"kubectl annotate inferenceservice/{target.name} -n {system.metadata.namespace} "
+            "serving.kserve.io/stop=true --overwrite"
+        )
     return f"kubectl scale {target.kind.value.lower()}/{target.name} -n {system.metadata.namespace} --replicas=0"
 
 
@@ -227,8 +232,10 @@ def _describe_actions(system: AISystem) -> list[str]:
     out = []
     for action in containment.actions:
         if action is Action.REROUTE and spec.fallback is not None:
-            selector = ",".join(f"{k}={v}" for k, v in spec.fallback.selector.items())
-            out.append(f"reroute       Service {spec.fallback.service} -> {selector}")
+            out.append(f"reroute       {spec.fallback.describe()}")
+        elif action is Action.SCALE_TO_ZERO and spec.target.kind is TargetKind.INFERENCE_SERVICE:
+            was = " (it already was)" if saved.get("stop") == "true" else ""
+            out.append(f"scaleToZero   {target} stopped (serving.kserve.io/stop){was}")
         elif action is Action.SCALE_TO_ZERO:
             was = f" (was {saved['replicas']})" if saved.get("replicas") is not None else ""
             out.append(f"scaleToZero   {target} -> 0 replicas{was}")
@@ -391,11 +398,13 @@ async def release(session: Session, args: argparse.Namespace) -> Outcome:
                 lines.append("dryRun: airlock had touched nothing; undo by hand whatever you changed by hand.")
             elif replicas is not None:
                 lines.append(f"restored   {spec.target.kind.value} {spec.target.name}: {replicas} replicas")
-            if spec.fallback is not None and spec.mode is not Mode.DRY_RUN:
+            if spec.fallback is not None and spec.fallback.service is not None and spec.mode is not Mode.DRY_RUN:
                 service = await session.api.get_or_none(kube.SERVICES, session.namespace, spec.fallback.service)
                 selector = ((service or {}).get("spec") or {}).get("selector") or {}
                 shown = ",".join(f"{k}={v}" for k, v in selector.items())
                 lines.append(f"restored   Service {spec.fallback.service}: selector {shown}")
+            elif spec.fallback is not None and spec.mode is not Mode.DRY_RUN:
+                lines.append(f"restored   {spec.fallback.kind} {spec.fallback.object_name}: weights as before")
             line = _incident_line(await _fetch_incident(session, (status.incident if status else None)), None)
             if line:
                 lines.append(line)
