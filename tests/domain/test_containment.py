@@ -344,7 +344,7 @@ def isvc(stop: str | None = None) -> Observed:
 @pytest.mark.parametrize("before", [None, "false", "true", "True"])
 def test_scale_to_zero_of_an_inference_service_saves_the_stop_annotation_as_found(before: str | None) -> None:
     saved = containment.save([Action.SCALE_TO_ZERO], isvc(before), None)
-    assert saved == {"stop": before}
+    assert saved == {"stop": {"absent": True} if before is None else {"annotation": before}}
     assert "replicas" not in saved
     patch = containment.unstop_patch(saved)
     # Absent comes back absent (merge-patch null); a pre-existing value, even "true", comes back as it was.

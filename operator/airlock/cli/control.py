@@ -234,7 +234,7 @@ def _describe_actions(system: AISystem) -> list[str]:
         if action is Action.REROUTE and spec.fallback is not None:
             out.append(f"reroute       {spec.fallback.describe()}")
         elif action is Action.SCALE_TO_ZERO and spec.target.kind is TargetKind.INFERENCE_SERVICE:
-            was = " (it already was)" if saved.get("stop") == "true" else ""
+            was = " (it already was)" if (saved.get("stop") or {}).get("annotation") == "true" else ""
             out.append(f"scaleToZero   {target} stopped (serving.kserve.io/stop){was}")
         elif action is Action.SCALE_TO_ZERO:
             was = f" (was {saved['replicas']})" if saved.get("replicas") is not None else ""

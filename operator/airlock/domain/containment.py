@@ -70,7 +70,8 @@ def save(actions: list[Action], observed: Observed, saved: dict[str, Any] | None
     for action in actions:
         if action is Action.SCALE_TO_ZERO and observed.kind is TargetKind.INFERENCE_SERVICE:
             if "stop" not in result:
-                result["stop"] = observed.stop  # None: absent, removed again on release
+                # No JSON null: the status is written with a merge patch, where null deletes the key.
+                result["stop"] = {"absent": True} if observed.stop is None else {"annotation": observed.stop}
         elif action is Action.SCALE_TO_ZERO:
             if "replicas" not in result:
                 result["replicas"] = observed.replicas
@@ -137,7 +138,7 @@ def unstop_patch(saved: dict[str, Any]) -> dict[str, Any] | None:
     """Merge patch putting the stop annotation back as it was (``null`` removes it), or None if never saved."""
     if "stop" not in saved:
         return None
-    value = saved["stop"]
+    value = (saved["stop"] or {}).get("annotation")
     return {"metadata": {"annotations": {KSERVE_STOP: None if value is None else str(value)}}}
 
 
