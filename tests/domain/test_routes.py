@@ -7,6 +7,7 @@ sandbox API server runs), so "restored exactly" is checked on the resulting obje
 from __future__ import annotations
 
 import copy
+import datetime
 from typing import Any
 
 import hypothesis.strategies as st
@@ -14,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 
 from airlock.api import annotations as keys
-from airlock.api.aisystem import Fallback
-from airlock.domain import routes
+from airlock.api.aisystem import Containment, Fallback, TargetKind
+from airlock.api.common import Action
+from airlock.domain import containment, routes, transitions
 from airlock.sandbox import serving
 from airlock.sandbox._k8s_patches import PatchError, json_patch
 
@@ -350,3 +352,39 @@ def test_reroute_then_restore_is_exact_for_any_route(rules: list[list[dict[str, 
         else:
             assert rule == body["spec"]["rules"][r]
     assert restore(after, saved) == body
+
+
+# --- through the containment transitions ----------------------------------------------------
+
+
+def test_a_reverted_route_is_rewritten_and_its_new_backend_saved() -> None:
+    before = route(
+        [serving.service_backend("chatbot-v7", weight=9), serving.service_backend("chatbot-fallback", weight=1)]
+    )
+    saved = {"route": routes.saved_state(located(before), None)}
+    edited = copy.deepcopy(before)  # Argo CD re-applied the manifest, which now has a canary too
+    edited["spec"]["rules"][0]["backendRefs"].append(serving.service_backend("chatbot-v9", weight=5))
+    observed = containment.Observed(
+        kind=TargetKind.INFERENCE_SERVICE,
+        name="chatbot",
+        replicas=None,
+        paused=False,
+        partition=None,
+        update_strategy=None,
+        pod_labels={},
+        stop="true",
+        route=located(edited),
+    )
+    current = Containment(active=True, actions=[Action.REROUTE, Action.SCALE_TO_ZERO], saved=saved)
+    intent = transitions.Intent(system="support-chatbot", desired=(Action.REROUTE,), reason="monitor fairness")
+    now = datetime.datetime(2026, 11, 26, tzinfo=datetime.UTC)
+
+    step = transitions.plan_step(intent, current, observed, (None, None), now)
+
+    assert step.undone == (Action.REROUTE,)
+    assert step.saved["route"]["rules"][0]["backends"][-1] == ["Service/ml-prod/chatbot-v9:80", 5]
+    assert step.saved["route"]["rules"][0]["backends"][0] == ["Service/ml-prod/chatbot-v7:80", 9]
+    assert transitions.actions_from_saved({"route": {}, "stop": {"absent": True}}) == [
+        Action.REROUTE,
+        Action.SCALE_TO_ZERO,
+    ]

@@ -283,20 +283,6 @@ def marker(observed: containment.Observed) -> tuple[str | None, dict[str, Any] |
     )
 
 
-def actions_from_saved(saved: dict[str, Any]) -> list[Action]:
-    """Which actions a saved state implies (used to adopt a containment after status loss)."""
-    actions: list[Action] = []
-    if "selector" in saved or "route" in saved:
-        actions.append(Action.REROUTE)
-    if "isolate" in saved:
-        actions.append(Action.ISOLATE)
-    if "paused" in saved or "updateStrategy" in saved:
-        actions.append(Action.PAUSE_ROLLOUT)
-    if "replicas" in saved or "stop" in saved:
-        actions.append(Action.SCALE_TO_ZERO)
-    return actions
-
-
 async def environment(client: kube.KubeClient, namespace: str, spec: AISystemSpec) -> drills.Environment:
     """What a drill needs to know about the cluster: does the target exist, can reroute reach the fallback."""
     target = await client.get_or_none(kube.TARGETS[spec.target.kind.value], namespace, spec.target.name)
@@ -326,7 +312,6 @@ __all__ = [
     "ActionOutcome",
     "TargetKind",
     "TargetMissing",
-    "actions_from_saved",
     "concerns",
     "contain",
     "environment",
