@@ -57,9 +57,8 @@ def _guard(namespace: str, system: str, *, leak: float, injections: float, canar
 
 
 GUARD_EXPECTED: dict[str, tuple[float | None, float | None]] = {
-    "cross-customer-leak": (0.2, None),  # B runs without the guard: no series, ok by the policy
+    "data-leak": (0.2 + 0.05, None),  # cross-customer and canary; B runs without the guard: no series, ok
     "prompt-injection": (1.5, None),
-    "prompt-exfiltration": (0.05, None),
 }
 
 

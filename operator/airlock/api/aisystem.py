@@ -210,9 +210,8 @@ class Fallback(Model):
         """What reroute does, for humans: ``Service chatbot -> app=x`` or ``HTTPRoute chatbot -> Service y``."""
         if self.http_route is not None:
             backend = self.http_route.backend
-            group = f"{backend.group}/" if backend.group else ""
             where = f" in {backend.namespace}" if backend.namespace else ""
-            return f"HTTPRoute {self.http_route.name} -> {group}{backend.kind} {backend.name}{where}"
+            return f"HTTPRoute {self.http_route.name} -> {backend.kind} {backend.name}{where}"
         if self.virtual_service is not None:
             dest = self.virtual_service.destination
             subset = f" subset {dest.subset}" if dest.subset else ""
