@@ -331,6 +331,18 @@ def test_a_fallback_missing_from_the_route_is_reported_and_the_other_actions_sti
     _release(world, tenant)
     assert STOP not in _annotations(world, "InferenceService", ns, ISVC)
 
+    # A drill finds the same gap before the next incident does.
+    api.annotate("AISystem", ns, SYSTEM, {"airlock.dev/drill": "manual/1", "airlock.dev/requested-by": ALICE})
+
+    def drill_gaps() -> list[str] | None:
+        found = [
+            i for i in api.list("AIIncident", ns) if i["spec"].get("drill") and (i.get("status") or {}).get("drill")
+        ]
+        return found[0]["status"]["drill"].get("gaps") if found else None
+
+    gaps = wait_for("drill incident", drill_gaps, timeout=ACT_WITHIN)
+    assert any("reroute through HTTPRoute chatbot -> Service chatbot-fallback would fail" in gap for gap in gaps), gaps
+
 
 @pytest.mark.usefixtures("serving_crds")
 def test_a_fallback_in_another_namespace_needs_a_reference_grant(world: World, tenant: Tenant) -> None:
