@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -400,8 +403,8 @@ def test_reroute_through_an_istio_virtual_service(world: World, tenant: Tenant) 
 # ------------------------------------------------------------------ manual shutdown
 
 
-def test_a_manual_shutdown_reroutes_and_stops_and_its_lifting_restores(
-    world: World, tenant: Tenant, pool_route: dict[str, Any]
+def test_kubectl_airlock_shutdown_reroutes_and_stops_and_release_restores(
+    world: World, tenant: Tenant, pool_route: dict[str, Any], tmp_path: Path
 ) -> None:
     api, ns = world.api, tenant.namespace
     before = {
@@ -410,15 +413,28 @@ def test_a_manual_shutdown_reroutes_and_stops_and_its_lifting_restores(
     system = _system(tenant, ["scaleToZero"], fallback=_route_fallback(group=POOL_GROUP, kind="InferencePool"))
     api.create(system)
     checks.wait_phase(world, ns, "Healthy", timeout=ACT_WITHIN)
+    alice = world.cluster.write_kubeconfig(tmp_path / "alice", user=ALICE, namespace=ns)
 
-    api.annotate(
-        "AISystem", ns, SYSTEM, {"airlock.dev/shutdown": "answers look off", "airlock.dev/requested-by": ALICE}
-    )
-    checks.wait_phase(world, ns, "ShutDown", timeout=ACT_WITHIN)
+    shut = _airlock(alice, "shutdown", SYSTEM, "--reason", "answers look off")
+    assert shut.returncode == 0, shut.stdout
+    assert "reroute       HTTPRoute chatbot -> InferencePool chatbot-fallback" in shut.stdout
+    assert f"scaleToZero   InferenceService {ISVC} stopped (serving.kserve.io/stop)" in shut.stdout
     assert _weights(world, ns) == [[0, 1], [0, 1], [None]]
     assert _annotations(world, "InferenceService", ns, ISVC)[STOP] == "true"
 
-    api.annotate("AISystem", ns, SYSTEM, {"airlock.dev/shutdown": None, "airlock.dev/requested-by": ALICE})
+    released = _airlock(alice, "release", SYSTEM)
+    assert released.returncode == 0, released.stdout
+    assert f"restored   InferenceService {ISVC}: serving.kserve.io/stop removed" in released.stdout
+    assert "restored   HTTPRoute chatbot: weights as before" in released.stdout
     checks.wait_phase(world, ns, "Healthy", timeout=ACT_WITHIN)
     for kind, name in (("HTTPRoute", "chatbot"), ("InferenceService", ISVC)):
         assert snapshot(world, kind, ns, name) == before[kind], kind
+
+
+def _airlock(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The console script as the on-call engineer runs it."""
+    command = [sys.executable, "-m", "airlock", *args, "--kubeconfig", str(kubeconfig), "--timeout", "20"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    result.stdout += result.stderr
+    print(f"$ airlock {' '.join(args)}  # exit {result.returncode}\n{result.stdout}")
+    return result

@@ -36,6 +36,7 @@ from airlock.api.policy import ContainmentPolicy
 from airlock.cli import connection
 from airlock.cli.connection import DONE, REFUSED, TIMED_OUT, CliError
 from airlock.domain import authority
+from airlock.domain import containment as domain_containment
 from airlock.domain.errors import SpecError
 from airlock.domain.plan import build_plan
 
@@ -249,6 +250,21 @@ def _describe_actions(system: AISystem) -> list[str]:
     return out
 
 
+async def _stop_annotation(session: Session, system: AISystem) -> str | None:
+    """An InferenceService target's serving.kserve.io/stop annotation (None: absent, or not one)."""
+    if system.spec.target.kind is not TargetKind.INFERENCE_SERVICE:
+        return None
+    target = await session.api.get_or_none(kube.INFERENCESERVICES, session.namespace, system.spec.target.name)
+    return (((target or {}).get("metadata") or {}).get("annotations") or {}).get(domain_containment.KSERVE_STOP)
+
+
+async def _stopped(session: Session, system: AISystem) -> bool:
+    """Whether the target serves nothing: 0 replicas, or an InferenceService stopped by KServe's annotation."""
+    if system.spec.target.kind is TargetKind.INFERENCE_SERVICE:
+        return domain_containment.stopped(await _stop_annotation(session, system))
+    return await _replicas(session, system) == 0
+
+
 async def _replicas(session: Session, system: AISystem) -> int | None:
     resource = kube.TARGETS[system.spec.target.kind.value]
     target = await session.api.get_or_none(resource, session.namespace, system.spec.target.name)
@@ -326,7 +342,7 @@ async def shutdown(session: Session, args: argparse.Namespace) -> Outcome:
                     ],
                 )
             return None
-        if status.phase is not Phase.SHUT_DOWN or await _replicas(session, current) != 0:
+        if status.phase is not Phase.SHUT_DOWN or not await _stopped(session, current):
             return None
         incident = await _fetch_incident(session, status.incident)
         lines = [f"ShutDown in {session.elapsed()}: {name} is held shut down until released."]
@@ -396,6 +412,10 @@ async def release(session: Session, args: argparse.Namespace) -> Outcome:
             spec = current.spec
             if spec.mode is Mode.DRY_RUN:
                 lines.append("dryRun: airlock had touched nothing; undo by hand whatever you changed by hand.")
+            elif spec.target.kind is TargetKind.INFERENCE_SERVICE:
+                stop = await _stop_annotation(session, current)
+                shown = "removed" if stop is None else f'"{stop}" (as it was)'
+                lines.append(f"restored   {spec.target.kind.value} {spec.target.name}: serving.kserve.io/stop {shown}")
             elif replicas is not None:
                 lines.append(f"restored   {spec.target.kind.value} {spec.target.name}: {replicas} replicas")
             if spec.fallback is not None and spec.fallback.service is not None and spec.mode is not Mode.DRY_RUN:

@@ -70,8 +70,15 @@ async def observe(client: kube.KubeClient, namespace: str, spec: AISystemSpec) -
     if routes.needs_grant(matcher, namespace):
         try:
             grants = await client.list(kube.REFERENCEGRANTS, matcher.namespace)
-        except kube.ApiError:
-            grants = []  # ReferenceGrant not served (or not readable): nothing grants the reference
+        except kube.NotFound:
+            grants = []  # ReferenceGrant not served: nothing can grant the reference
+        except kube.ApiError as exc:
+            # e.g. 403 when the chart serves a list of namespaces that does not include the fallback's.
+            return Observation(
+                None,
+                f"cannot read ReferenceGrants in {matcher.namespace} ({exc}), so reroute "
+                f"cannot tell whether HTTPRoute {name} may refer to fallback {matcher.description}",
+            )
         if not routes.granted(grants, matcher, namespace):
             return Observation(None, routes.grant_problem(matcher, name, namespace))
     return Observation(found, None)
