@@ -247,7 +247,7 @@ class Runbook:
         elif spec.fallback is not None:
             steps.append(spec.fallback.describe())
         if spec.target.kind is TargetKind.INFERENCE_SERVICE:
-            steps.append(f"{self.target} stopped (serving.kserve.io/stop)")
+            steps.append(f"{self.target} stopped")  # KServe's serving.kserve.io/stop
         else:
             steps.append(f"{self.target} -> 0 replicas")
         return ", then ".join(steps)
