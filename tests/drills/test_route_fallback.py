@@ -18,15 +18,12 @@ def kserve_plan() -> Plan:
 
 
 def test_a_route_without_the_fallback_is_a_gap_naming_why() -> None:
-    why = (
-        "fallback InferencePool llm-fallback is not a backend of HTTPRoute llm (its backends: none)"
-    )
+    why = "fallback InferencePool llm-fallback is not a backend of HTTPRoute llm (its backends: none)"
     env = drills.Environment(target_exists=True, fallback_service_exists=False, fallback_problem=why)
     found = drills.rehearse(kserve_plan(), Scenario.MANUAL, env)
     assert found.actions == [Action.REROUTE, Action.SCALE_TO_ZERO]
     assert [gap for gap in found.gaps if "reroute" in gap] == [
-        "reroute through HTTPRoute llm -> InferencePool llm-fallback would fail: "
-        f"{why}; fix the route or spec.fallback"
+        f"reroute through HTTPRoute llm -> InferencePool llm-fallback would fail: {why}; fix the route or spec.fallback"
     ]
 
 
