@@ -287,6 +287,7 @@ def test_as_and_as_group_impersonate_like_kubectl(world: World, tenant: Tenant) 
     assert airlock(world.kubeconfig, "shutdown", "chatbot", "--as-group", "x").returncode == 2
 
 
+@pytest.mark.sandbox_only("injects a 403 into listing Events")
 def test_a_responder_who_may_not_list_events_still_gets_airlocks_answer(world: World, tenant: Tenant) -> None:
     """Get and patch on the AISystem are enough: the verdict is in status.requests (issue: 403 on events)."""
     cluster = world.cluster.cluster

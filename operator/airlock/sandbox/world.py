@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 
 from airlock.api import crd as crd_module
+from airlock.sandbox import serving
 from airlock.sandbox.cluster import ClusterThread
 from airlock.sandbox.model import ModelServer
 from airlock.sandbox.prometheus import PrometheusProcess
@@ -61,6 +62,7 @@ PATHS = {
     "Namespace": ("/api/v1", "namespaces", False),
     "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+    **serving.PATHS,
 }
 FIELD_MANAGER = "airlock-tests"
 
@@ -315,6 +317,7 @@ RESPONDER_RULES: list[dict[str, list[str]]] = [
     {"apiGroups": ["airlock.dev"], "resources": ["containmentpolicies"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": ["get"]},
     {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get"]},
+    {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
@@ -433,11 +436,17 @@ class World:
 
 @contextlib.contextmanager
 def running_world(
-    directory: Path, operator_args: list[str] | None = None, *, kubeconfig: Path | None = None
+    directory: Path,
+    operator_args: list[str] | None = None,
+    *,
+    kubeconfig: Path | None = None,
+    serving_crds: bool = False,
 ) -> Iterator[World]:
     """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit.
 
     Without ``kubeconfig`` the API server is a new sandbox; with one, that cluster (see the module docstring).
+    ``serving_crds``: the cluster serves KServe, Gateway API and Istio kinds from the start
+    (``airlock.sandbox.serving``); without it they can be installed later, as on a real cluster.
     """
     directory.mkdir(parents=True, exist_ok=True)
     cluster = ClusterThread().start() if kubeconfig is None else None
@@ -457,6 +466,8 @@ def running_world(
             api = Api.from_kubeconfig(config)
             namespaces = [f"{prefix}-*"]
         load_crds(api)
+        if serving_crds:
+            serving.install(api)
         model.start()
         prometheus = PrometheusProcess([model.target], data_dir=directory / "prometheus")
         prometheus.start()
