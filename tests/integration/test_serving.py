@@ -266,7 +266,7 @@ def test_reroute_moves_every_weight_to_the_fallback_pool_and_release_restores_th
 
     status = _breach(world, tenant, _system(tenant, ["reroute", "scaleToZero"], fallback=fallback), "ShutDown")
 
-    assert _weights(world, ns) == [[0, 1], [0, 1], [None]]
+    assert _weights(world, ns) == [[0, 1], [0, 1], [1]]
     assert _annotations(world, "HTTPRoute", ns, "chatbot")["airlock.dev/contained-by"] == SYSTEM
     saved = status["containment"]["saved"]["route"]
     assert saved["name"] == "chatbot"
@@ -279,10 +279,11 @@ def test_reroute_moves_every_weight_to_the_fallback_pool_and_release_restores_th
     _release(world, tenant)
 
     assert snapshot(world, "HTTPRoute", ns, "chatbot") == before
+    # Weights not written were stored as the CRD's default (1), as a real API server stores them.
     assert [[ref.get("weight") for ref in rule["backendRefs"]] for rule in before.spec["rules"]] == [
         [95, 5],
-        [None, None],
-        [None],
+        [1, 1],
+        [1],
     ]
     assert snapshot(world, "InferenceService", ns, ISVC) == isvc_before
 
@@ -303,7 +304,7 @@ def test_a_route_edited_while_contained_is_rerouted_again(
 
     event = _event(world, ns, "ContainmentReverted")
     assert "reroute" in event["message"]
-    wait_for("weights moved again", lambda: _weights(world, ns) == [[0, 1], [0, 1], [None]], timeout=2)
+    wait_for("weights moved again", lambda: _weights(world, ns) == [[0, 1], [0, 1], [1]], timeout=2)
     incident = checks.incident(world, ns)
     assert incident is not None
     assert [a["result"] for a in incident["status"]["actions"]] == ["applied", "re-applied"]
@@ -424,7 +425,7 @@ def test_kubectl_airlock_shutdown_reroutes_and_stops_and_release_restores(
     assert shut.returncode == 0, shut.stdout
     assert "reroute       HTTPRoute chatbot -> InferencePool chatbot-fallback" in shut.stdout
     assert f"scaleToZero   InferenceService {ISVC} stopped (serving.kserve.io/stop)" in shut.stdout
-    assert _weights(world, ns) == [[0, 1], [0, 1], [None]]
+    assert _weights(world, ns) == [[0, 1], [0, 1], [1]]
     assert _annotations(world, "InferenceService", ns, ISVC)[STOP] == "true"
 
     released = _airlock(alice, "release", SYSTEM)

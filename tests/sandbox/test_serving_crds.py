@@ -198,6 +198,9 @@ def test_the_sandbox_serves_the_kinds_once_installed() -> None:
         for kind in sorted(KINDS):
             assert api.list(kind, NS) == []
         created = api.create(serving.http_route(NS, "chatbot", [[serving.service_backend("chatbot-v7")]]))
-        assert created["spec"]["rules"][0]["backendRefs"] == [{"name": "chatbot-v7", "port": 80}]
+        # The CRD's defaults are filled in on create, as a real API server does (group, kind, weight).
+        assert created["spec"]["rules"][0]["backendRefs"] == [
+            {"name": "chatbot-v7", "port": 80, "group": "", "kind": "Service", "weight": 1}
+        ]
     finally:
         cluster.stop()

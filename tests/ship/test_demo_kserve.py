@@ -25,7 +25,8 @@ def test_the_kserve_demo_reroutes_stops_and_restores(tmp_path: Path) -> None:
         "phase Healthy",
         "HTTPRoute chatbot rerouted (llama-pool=0, chatbot-fallback=1 | llama-pool=0, chatbot-fallback=1)",
         'stopped with KServe\'s own serving.kserve.io/stop: "true" (phase ShutDown)',
-        "released: HTTPRoute weights restored exactly (llama-pool=100, chatbot-fallback=0 | llama-pool=(default), "
+        # The weight the manifest leaves out is stored as the CRD's default, 1, and restored as such.
+        "released: HTTPRoute weights restored exactly (llama-pool=100, chatbot-fallback=0 | llama-pool=1, "
         "chatbot-fallback=0)",
         "incident Resolved",
         "DEMO OK (kserve)",
