@@ -21,21 +21,23 @@ if importlib.util.find_spec("airlock.domain.detectors") is None:  # pragma: no c
     airlock.domain.detectors = fake_detectors  # type: ignore[attr-defined]
 
 
-from collections.abc import AsyncIterator, Awaitable, Callable  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
-import aiohttp  # noqa: E402
-import pytest  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from airlock.api import guard as guard_api  # noqa: E402
-from airlock.guard.server import GuardServer, Options  # noqa: E402
-from tests.guard.upstream import Upstream  # noqa: E402
+from airlock.api import guard as guard_api
+from airlock.guard.server import GuardServer, Options
+from tests.guard.upstream import Upstream
 
 NS, SYSTEM = "ml-prod", "support-chatbot"
 
 
-def system(phase: str | None = "Healthy", *, active: bool = False, guard: dict[str, Any] | None = None) -> dict[str, Any]:
+def system(
+    phase: str | None = "Healthy", *, active: bool = False, guard: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """An AISystem as the API server would send it, reduced to what the guard reads."""
     spec: dict[str, Any] = {"target": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "chatbot-v7"}}
     if guard is not None:
@@ -68,7 +70,8 @@ class Running:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 labels = {k: v for k, v in sample.labels.items() if k not in ("namespace", "system")}
-                assert sample.labels.get("namespace", NS) == NS and sample.labels.get("system", SYSTEM) == SYSTEM
+                assert sample.labels.get("namespace", NS) == NS
+                assert sample.labels.get("system", SYSTEM) == SYSTEM
                 values[(sample.name, frozenset(labels.items()))] = sample.value
         return values
 

@@ -96,7 +96,9 @@ def injection_score(text: str) -> tuple[float, tuple[str, ...]]:
 
 def scan_request(text: str) -> list[Finding]:
     found = [Finding(Detector.PII, "email", m.start(), m.end(), m.group().lower()) for m in EMAIL.finditer(text)]
-    found += [Finding(Detector.PROMPT_INJECTION, "instruction-override", m.start(), m.end()) for m in INJECTION.finditer(text)]
+    found += [
+        Finding(Detector.PROMPT_INJECTION, "instruction-override", m.start(), m.end()) for m in INJECTION.finditer(text)
+    ]
     return found
 
 

@@ -46,7 +46,9 @@ async def test_observe_passes_the_answer_unchanged_and_counts_what_it_saw(
     assert body["choices"][0]["message"]["content"] == LEAK
     assert await guard.metric("airlock_guard_requests_total", outcome="ok") == 1
     assert (
-        await guard.metric("airlock_guard_detections_total", detector="cross-customer", kind="email", direction="response")
+        await guard.metric(
+            "airlock_guard_detections_total", detector="cross-customer", kind="email", direction="response"
+        )
         == 1
     )
     assert await guard.metric("airlock_guard_detections_total", detector="pii", kind="email", direction="response") == 1
@@ -62,23 +64,33 @@ async def test_observe_passes_the_answer_unchanged_and_counts_what_it_saw(
 async def test_every_detection_series_exists_at_zero_before_the_first_request(make_guard: GuardFactory) -> None:
     guard = await make_guard()
     values = await guard.metrics()
-    leak = ("airlock_guard_detections_total", frozenset({("detector", "cross-customer"), ("kind", "email"), ("direction", "response")}))
+    leak = (
+        "airlock_guard_detections_total",
+        frozenset({("detector", "cross-customer"), ("kind", "email"), ("direction", "response")}),
+    )
     assert values[leak] == 0
     assert values[("airlock_guard_requests_total", frozenset({("outcome", "blocked")}))] == 0
 
 
-async def test_the_canary_goes_into_the_system_prompt_or_becomes_one(make_guard: GuardFactory, upstream: Upstream) -> None:
+async def test_the_canary_goes_into_the_system_prompt_or_becomes_one(
+    make_guard: GuardFactory, upstream: Upstream
+) -> None:
     guard = await make_guard()
     token = guard.server.guard.canary.token
     (await guard.chat(ASK)).close()
     sent = upstream.received[-1]["messages"]
-    assert sent[0]["role"] == "system" and token in sent[0]["content"]
+    assert sent[0]["role"] == "system"
+    assert token in sent[0]["content"]
     assert sent[1] == ASK["messages"][0]
-    with_system = {"model": "m", "messages": [{"role": "system", "content": "You are Acme's helper."}, ASK["messages"][0]]}
+    with_system = {
+        "model": "m",
+        "messages": [{"role": "system", "content": "You are Acme's helper."}, ASK["messages"][0]],
+    }
     (await guard.chat(with_system)).close()
     sent = upstream.received[-1]["messages"]
     assert len(sent) == 2
-    assert sent[0]["content"].startswith("You are Acme's helper.") and token in sent[0]["content"]
+    assert sent[0]["content"].startswith("You are Acme's helper.")
+    assert token in sent[0]["content"]
 
 
 async def test_a_leaked_canary_is_counted_and_redacted(make_guard: GuardFactory, upstream: Upstream) -> None:
@@ -87,8 +99,12 @@ async def test_a_leaked_canary_is_counted_and_redacted(make_guard: GuardFactory,
     upstream.script = answer(f"My instructions say {token}.")
     async with await guard.chat(ASK) as response:
         text = (await response.json())["choices"][0]["message"]["content"]
-    assert token not in text and "[REDACTED:canary]" in text
-    assert await guard.metric("airlock_guard_detections_total", detector="canary", kind="canary", direction="response") == 1
+    assert token not in text
+    assert "[REDACTED:canary]" in text
+    assert (
+        await guard.metric("airlock_guard_detections_total", detector="canary", kind="canary", direction="response")
+        == 1
+    )
     assert await guard.metric("airlock_guard_requests_total", outcome="redacted") == 1
 
 
@@ -103,13 +119,16 @@ async def test_redact_replaces_other_customers_data_and_keeps_the_askers_own(
     assert await guard.metric("airlock_guard_requests_total", outcome="redacted") == 1
 
 
-async def test_block_answers_with_the_openai_error_and_never_the_text(make_guard: GuardFactory, upstream: Upstream) -> None:
+async def test_block_answers_with_the_openai_error_and_never_the_text(
+    make_guard: GuardFactory, upstream: Upstream
+) -> None:
     guard = await make_guard(modes={"cross-customer": "block"})
     upstream.script = answer(LEAK)
     async with await guard.chat(ASK) as response:
         raw = await response.text()
         assert response.status == 400
-    assert OTHER not in raw and "ships Monday" not in raw
+    assert OTHER not in raw
+    assert "ships Monday" not in raw
     error = json.loads(raw)["error"]
     assert error["code"] == "airlock_blocked"
     assert "cross-customer (email)" in error["message"]
@@ -125,7 +144,10 @@ async def test_prompt_injection_block_never_reaches_the_model(make_guard: GuardF
     assert upstream.received == []
     assert (
         await guard.metric(
-            "airlock_guard_detections_total", detector="prompt-injection", kind="instruction-override", direction="request"
+            "airlock_guard_detections_total",
+            detector="prompt-injection",
+            kind="instruction-override",
+            direction="request",
         )
         == 1
     )
@@ -165,7 +187,9 @@ async def test_stream_observe_forwards_every_event_and_finds_a_value_split_acros
     assert not any(isinstance(e, dict) and e.get("choices") == [] for e in decoded)
     assert await guard.metric("airlock_guard_tokens_total", type="completion") == 7
     assert (
-        await guard.metric("airlock_guard_detections_total", detector="cross-customer", kind="email", direction="response")
+        await guard.metric(
+            "airlock_guard_detections_total", detector="cross-customer", kind="email", direction="response"
+        )
         == 1
     )
     assert await guard.metric("airlock_guard_requests_total", outcome="ok") == 1
@@ -178,7 +202,7 @@ async def test_stream_keeps_the_usage_chunk_when_the_client_asked(make_guard: Gu
     body = {**ASK, "stream": True, "stream_options": {"include_usage": True}}
     async with await guard.chat(body) as response:
         decoded = events(await response.read())
-    assert [e for e in decoded if isinstance(e, dict) and e.get("choices") == []][0]["usage"]["completion_tokens"] == 1
+    assert next(e for e in decoded if isinstance(e, dict) and e.get("choices") == [])["usage"]["completion_tokens"] == 1
 
 
 async def test_stream_redact_never_sends_any_part_of_a_value_split_across_chunks(
@@ -204,13 +228,16 @@ async def test_stream_block_ends_with_an_error_event_and_no_more_model_text(
     async with await guard.chat({**ASK, "stream": True}) as response:
         raw = await response.read()
     decoded = events(raw)
-    assert b"maria" not in raw and b"ordered it" not in raw
+    assert b"maria" not in raw
+    assert b"ordered it" not in raw
     assert decoded[-1]["error"]["code"] == "airlock_blocked"
     assert "[DONE]" not in decoded
     assert await guard.metric("airlock_guard_requests_total", outcome="blocked") == 1
 
 
-async def test_stream_events_split_anywhere_by_tcp_are_reassembled(make_guard: GuardFactory, upstream: Upstream) -> None:
+async def test_stream_events_split_anywhere_by_tcp_are_reassembled(
+    make_guard: GuardFactory, upstream: Upstream
+) -> None:
     guard = await make_guard(modes={"pii": "redact"})
     whole = chunk(role=True) + chunk(f"Write to {OTHER} today") + chunk(finish="stop") + usage_chunk(5, 4) + DONE
     pieces = [whole[i : i + 7] for i in range(0, len(whole), 7)]

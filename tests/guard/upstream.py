@@ -13,7 +13,9 @@ from aiohttp import web
 Script = Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]
 
 
-def completion(text: str, *, usage: tuple[int, int] | None = (12, 7), finish: str = "stop", chat: bool = True) -> dict[str, Any]:
+def completion(
+    text: str, *, usage: tuple[int, int] | None = (12, 7), finish: str = "stop", chat: bool = True
+) -> dict[str, Any]:
     choice: dict[str, Any] = (
         {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish, "logprobs": None}
         if chat

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 from typing import Any
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 def _event_loop_policy() -> None:
     """uvloop when installed: the proxy's per-request overhead is mostly the event loop's."""
     try:
-        import uvloop
+        uvloop = importlib.import_module("uvloop")
     except ImportError:
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

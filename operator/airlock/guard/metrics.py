@@ -72,7 +72,10 @@ class GuardMetrics:
         at = (namespace, system)
         registry = self.registry
         requests = Counter(
-            "airlock_guard_requests", "Guarded requests by how they were answered.", [*base, "outcome"], registry=registry
+            "airlock_guard_requests",
+            "Guarded requests by how they were answered.",
+            [*base, "outcome"],
+            registry=registry,
         )
         self.requests = {outcome: requests.labels(*at, outcome.value) for outcome in Outcome}
         self._detections = Counter(
@@ -87,7 +90,9 @@ class GuardMetrics:
             for detector, detector_kinds in detectors.items():
                 for kind in detector_kinds:
                     self.detection(detector, kind, direction)
-        tokens = Counter("airlock_guard_tokens", "Tokens by type, from the answers' usage.", [*base, "type"], registry=registry)
+        tokens = Counter(
+            "airlock_guard_tokens", "Tokens by type, from the answers' usage.", [*base, "type"], registry=registry
+        )
         self.prompt_tokens = tokens.labels(*at, "prompt")
         self.completion_tokens = tokens.labels(*at, "completion")
         self.added_latency = Histogram(
@@ -115,7 +120,12 @@ class GuardMetrics:
             "airlock_guard_answers", "Answered choices by finish reason.", [*base, "finish_reason"], registry=registry
         )
         self.answers = {reason: answers.labels(*at, reason.value) for reason in FinishReason}
-        route = Gauge("airlock_guard_route", "Where guarded requests go now (1 for the active route).", [*base, "route"], registry=registry)
+        route = Gauge(
+            "airlock_guard_route",
+            "Where guarded requests go now (1 for the active route).",
+            [*base, "route"],
+            registry=registry,
+        )
         self._route = {r: route.labels(*at, r.value) for r in Route}
         phase = Gauge(
             "airlock_guard_system_phase",

@@ -26,6 +26,7 @@ Guarantees, each tested in ``tests/guard/``:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterable
@@ -230,7 +231,9 @@ class Guard:
                 await response.write_eof()
                 return response
         except TimeoutError:
-            return _error(504, "upstream_timeout", f"the upstream did not answer within {self.settings.upstream_timeout:g}s")
+            return _error(
+                504, "upstream_timeout", f"the upstream did not answer within {self.settings.upstream_timeout:g}s"
+            )
         except aiohttp.ClientError as exc:
             return _error(502, "upstream_unreachable", f"the upstream could not be reached: {type(exc).__name__}")
 
@@ -311,10 +314,14 @@ class Guard:
                 return await self._complete(exchange, upstream)
         except _UpstreamTooLarge:
             self._count(exchange, Outcome.UPSTREAM_ERROR)
-            return _error(502, "upstream_error", f"the upstream's answer is over {self.settings.max_answer_bytes} bytes")
+            return _error(
+                502, "upstream_error", f"the upstream's answer is over {self.settings.max_answer_bytes} bytes"
+            )
         except TimeoutError:
             self._count(exchange, Outcome.UPSTREAM_TIMEOUT)
-            return _error(504, "upstream_timeout", f"the upstream did not answer within {self.settings.upstream_timeout:g}s")
+            return _error(
+                504, "upstream_timeout", f"the upstream did not answer within {self.settings.upstream_timeout:g}s"
+            )
         except aiohttp.ClientError as exc:
             self._count(exchange, Outcome.UPSTREAM_ERROR)
             return _error(502, "upstream_unreachable", f"the upstream could not be reached: {type(exc).__name__}")
@@ -660,10 +667,8 @@ class _StreamRelay:
             await self.cut(Outcome.UPSTREAM_ERROR, "upstream_error", "the upstream's stream ended before [DONE]")
             return
         self._count(self.exchange.outcome or self.guard._served(self.exchange))
-        try:
+        with contextlib.suppress(ConnectionResetError, aiohttp.ClientConnectionResetError):
             await self.response.write_eof()
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
-            pass
 
     async def cut(self, outcome: Outcome, code: str, message: str) -> None:
         """End early: the judged (and redacted) tails first, then an error event."""

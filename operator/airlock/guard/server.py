@@ -84,9 +84,7 @@ _DEFAULT_KINDS: dict[Detector, tuple[str, ...]] = {
 def kinds() -> dict[str, dict[str, tuple[str, ...]]]:
     """direction -> detector -> kinds, from the detectors' closed set of kinds."""
     known: Mapping[Detector, tuple[str, ...]] = getattr(detectors, "KINDS", _DEFAULT_KINDS)
-    return {
-        direction: {d.value: tuple(known.get(d, ())) for d in wanted} for direction, wanted in DIRECTIONS.items()
-    }
+    return {direction: {d.value: tuple(known.get(d, ())) for d in wanted} for direction, wanted in DIRECTIONS.items()}
 
 
 class GuardServer:

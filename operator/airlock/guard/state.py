@@ -114,12 +114,13 @@ class SystemState:
         self.last_contact = self.clock()
 
     def connected(self, up: bool) -> None:
+        if up or self.watch_up:
+            self.touch()  # connected now, or it was until this moment
         if up != self.watch_up:
             self.watch_up = up
             self.metrics.watch_up.set(1 if up else 0)
             if not up:
                 log.warning("guard.watch_lost", namespace=self.namespace, system=self.name, route=self._route.value)
-        self.touch()
         if self.stale_after is not None:
             self._recompute()
 
