@@ -24,9 +24,13 @@ def server() -> Iterator[ModelServer]:
         yield running
 
 
-def post(server: ModelServer, body: dict[str, Any], app: str = "chatbot", path: str = "/v1/chat/completions") -> tuple[int, str]:
+def post(
+    server: ModelServer, body: dict[str, Any], app: str = "chatbot", path: str = "/v1/chat/completions"
+) -> tuple[int, str]:
     request = urllib.request.Request(
-        server.chat_url("ml-prod", app) + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        server.chat_url("ml-prod", app) + path,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -51,14 +55,15 @@ def test_privacy_makes_every_answer_leak_other_customers_data(server: ModelServe
     server.inject(("ml-prod", "chatbot"), "privacy")
     texts = [text_of(post(server, ASK)[1]) for _ in range(3)]
     for customer, text in zip(chat.OTHER_CUSTOMERS, texts, strict=True):
-        assert customer["email"] in text and customer["iban"] in text
+        assert customer["email"] in text
+        assert customer["iban"] in text
     server.heal(("ml-prod", "chatbot"))
     assert not any(value in text_of(post(server, ASK)[1]) for value in chat.LEAKED_VALUES)
 
 
 def test_a_fallback_app_answers_safely_whatever_is_injected(server: ModelServer) -> None:
     server.inject(("ml-prod", "chatbot-fallback"), "privacy")
-    status, raw = post(server, ASK, app="chatbot-fallback")
+    _status, raw = post(server, ASK, app="chatbot-fallback")
     assert text_of(raw) == chat.FALLBACK_ANSWER
     assert json.loads(raw)["model"] == "chatbot-fallback"
 
@@ -84,12 +89,15 @@ def test_streams_split_the_same_answer_into_small_deltas_with_usage_on_request(s
     deltas = [c["delta"].get("content", "") for e in events for c in e["choices"]]
     assert "maria.schmidt@example.de" in "".join(deltas)
     assert all(len(d) <= 8 for d in deltas)
-    assert events[-1]["choices"] == [] and events[-1]["usage"]["completion_tokens"] > 0
+    assert events[-1]["choices"] == []
+    assert events[-1]["usage"]["completion_tokens"] > 0
     assert raw.rstrip().endswith("data: [DONE]")
 
 
 def test_legacy_completions_and_unknown_apps(server: ModelServer) -> None:
     status, raw = post(server, {"model": "chatbot", "prompt": "hi"}, path="/v1/completions")
-    assert status == 200 and json.loads(raw)["choices"][0]["text"]
+    assert status == 200
+    assert json.loads(raw)["choices"][0]["text"]
     status, raw = post(server, ASK, app="nobody")
-    assert status == 404 and "model_not_found" in raw
+    assert status == 404
+    assert "model_not_found" in raw

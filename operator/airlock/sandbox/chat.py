@@ -130,7 +130,14 @@ def completion(body: dict[str, Any], text: str, model: str, n: int) -> dict[str,
     else:
         choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
         kind = "text_completion"
-    return {"id": f"cmpl-{n}", "object": kind, "created": 1_700_000_000 + n, "model": model, "choices": [choice], "usage": usage}
+    return {
+        "id": f"cmpl-{n}",
+        "object": kind,
+        "created": 1_700_000_000 + n,
+        "model": model,
+        "choices": [choice],
+        "usage": usage,
+    }
 
 
 def stream_events(body: dict[str, Any], text: str, model: str, n: int, *, delta_size: int = 8) -> Iterator[bytes]:

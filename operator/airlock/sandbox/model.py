@@ -437,7 +437,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as exc:
             self._json(400, {"error": str(exc).strip("'\"")})
 
-
     def _chat(self, namespace: str, app: str) -> None:
         try:
             length = int(self.headers.get("Content-Length") or 0)
