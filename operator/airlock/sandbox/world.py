@@ -229,8 +229,14 @@ class World:
 
 
 @contextlib.contextmanager
-def running_world(directory: Path, operator_args: list[str] | None = None) -> Iterator[World]:
-    """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit."""
+def running_world(
+    directory: Path, operator_args: list[str] | None = None, scrape_targets: list[str] | None = None
+) -> Iterator[World]:
+    """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit.
+
+    ``scrape_targets``: more ``host:port`` for Prometheus besides the model server (e.g. an
+    ``airlock guard`` started later on a port chosen up front).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     cluster = ClusterThread().start()
     model = ModelServer(apps=())
@@ -241,10 +247,10 @@ def running_world(directory: Path, operator_args: list[str] | None = None) -> It
         load_crds(api)
         kubeconfig = cluster.write_kubeconfig(directory / "kubeconfig")
         model.start()
-        prometheus = PrometheusProcess([model.target], data_dir=directory / "prometheus")
+        prometheus = PrometheusProcess([model.target, *(scrape_targets or [])], data_dir=directory / "prometheus")
         prometheus.start()
         operator = OperatorProcess(kubeconfig, prometheus.url, directory / "operator.log", operator_args).start()
-        prometheus.wait_for_scrape(timeout=30)
+        prometheus.wait_for_scrape(timeout=30, targets=[model.target])  # the others may start later
         yield World(cluster, api, kubeconfig, model, prometheus, operator, directory)
     finally:
         if operator is not None:
