@@ -560,7 +560,7 @@ class _StreamRelay:
         if oa.is_usage_only(chunk):
             return event if self.exchange.client_usage else b""
         if self.template is None:
-            self.template = {k: v for k, v in chunk.items() if k not in ("choices", "usage")}
+            self.template = {k: v for k, v in chunk.items() if k in _ENVELOPE}
         findings: list[Any] = []
         for answer_slot in oa.chunk_slots(self.exchange.endpoint, chunk):
             key = (answer_slot.choice, answer_slot.field)
@@ -698,6 +698,8 @@ class _StreamRelay:
 
 
 _BLOCK = object()
+# The fields of a chunk that a synthetic chunk (a held-back tail) repeats.
+_ENVELOPE = frozenset({"id", "object", "created", "model", "system_fingerprint", "service_tier"})
 
 
 def _error(

@@ -230,7 +230,10 @@ class World:
 
 @contextlib.contextmanager
 def running_world(
-    directory: Path, operator_args: list[str] | None = None, scrape_targets: list[str] | None = None
+    directory: Path,
+    operator_args: list[str] | None = None,
+    scrape_targets: list[str] | None = None,
+    scrape_interval: str = "1s",
 ) -> Iterator[World]:
     """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit.
 
@@ -247,7 +250,12 @@ def running_world(
         load_crds(api)
         kubeconfig = cluster.write_kubeconfig(directory / "kubeconfig")
         model.start()
-        prometheus = PrometheusProcess([model.target, *(scrape_targets or [])], data_dir=directory / "prometheus")
+        prometheus = PrometheusProcess(
+            [model.target, *(scrape_targets or [])],
+            data_dir=directory / "prometheus",
+            scrape_interval=scrape_interval,
+            evaluation_interval=scrape_interval,
+        )
         prometheus.start()
         operator = OperatorProcess(kubeconfig, prometheus.url, directory / "operator.log", operator_args).start()
         prometheus.wait_for_scrape(timeout=30, targets=[model.target])  # the others may start later
