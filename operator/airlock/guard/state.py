@@ -155,7 +155,7 @@ class SystemState:
             self._route = chosen
             self.generation += 1
             self.metrics.set_route(chosen)
-            log.warning(
+            (log.info if chosen is Route.UPSTREAM else log.warning)(
                 "guard.route",
                 namespace=self.namespace,
                 system=self.name,
