@@ -7,20 +7,6 @@ scripts.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
-# The detectors are built on another branch; until their module is here, the proxy's
-# mechanics are tested against a stand-in with the contract's shapes.
-if importlib.util.find_spec("airlock.domain.detectors") is None:  # pragma: no cover - goes once merged
-    from tests.guard import fake_detectors
-
-    sys.modules["airlock.domain.detectors"] = fake_detectors
-    import airlock.domain
-
-    airlock.domain.detectors = fake_detectors  # type: ignore[attr-defined]
-
-
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 

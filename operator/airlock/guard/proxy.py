@@ -38,7 +38,8 @@ import structlog
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from airlock.api.guard import Detector, Mode
+from airlock.api import guard as guard_api
+from airlock.api.guard import Mode
 from airlock.domain import detectors
 from airlock.domain import openai_api as oa
 from airlock.domain.guard import Route
@@ -67,7 +68,12 @@ HOP_BY_HOP = frozenset(
 REQUEST_ONLY = frozenset({"expect"})
 # Detectors judged on requests (the rest judge answers).  A request's own PII is counted
 # (direction=request) but never altered: a customer quoting their own data is the normal case.
-REQUEST_DETECTORS = frozenset({Detector.PROMPT_INJECTION})
+REQUEST_DETECTORS = frozenset({detectors.Detector.PROMPT_INJECTION})
+
+
+def _detectors(modes: dict[guard_api.Detector, Mode], *wanted: Mode) -> set[detectors.Detector]:
+    """The detectors in one of ``wanted`` modes, as the detectors module names them (same values)."""
+    return {detectors.Detector(d.value) for d, m in modes.items() if m in wanted}
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ class _Exchange:
     endpoint: oa.Endpoint
     route: Route
     generation: int
-    modes: dict[Detector, Mode]
+    modes: dict[guard_api.Detector, Mode]
     started: float
     spent: float = 0.0  # seconds of the guard's own work so far
     context: Any = None  # detectors.RequestContext
@@ -112,17 +118,14 @@ class _Exchange:
     finished: dict[int, str] = field(default_factory=dict)
     choices: set[int] = field(default_factory=set)
 
-    @property
-    def enforce(self) -> set[Detector]:
-        return {d for d, m in self.modes.items() if m is not Mode.OBSERVE}
+    enforce: set[detectors.Detector] = field(default_factory=set)  # redact or block
+    redact: set[detectors.Detector] = field(default_factory=set)
+    block: set[detectors.Detector] = field(default_factory=set)
 
-    @property
-    def redact(self) -> set[Detector]:
-        return {d for d, m in self.modes.items() if m is Mode.REDACT}
-
-    @property
-    def block(self) -> set[Detector]:
-        return {d for d, m in self.modes.items() if m is Mode.BLOCK}
+    def __post_init__(self) -> None:
+        self.enforce = _detectors(self.modes, Mode.REDACT, Mode.BLOCK)
+        self.redact = _detectors(self.modes, Mode.REDACT)
+        self.block = _detectors(self.modes, Mode.BLOCK)
 
 
 class _Blocked(Exception):
@@ -332,7 +335,7 @@ class Guard:
     def _inspect_request(self, exchange: _Exchange, body: dict[str, Any]) -> None:
         slots = oa.request_slots(exchange.endpoint, body)
         texts = [slot.text for slot in slots]
-        mode = exchange.modes[Detector.PROMPT_INJECTION]
+        mode = exchange.modes[guard_api.Detector.PROMPT_INJECTION]
         blocked: list[Any] = []
         for slot in slots:
             if slot.role in oa.TRUSTED_ROLES or not slot.text:
