@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import re
 import shutil
 import subprocess
 import sys
@@ -397,9 +398,11 @@ def _tell_the_guard(story: Story, client: Any, zero_at: float) -> str | None:
     seen_values = sorted({v for a in answers for v in LEAKED_VALUES if v in a.text})
     if seen_values:
         return f"the customer received other customers' data: {seen_values}"
+    kinds = sorted({kind for a in leaking for kind in re.findall(r"\[REDACTED:([a-z0-9-]+)\]", a.text)})
     story.say(
-        f"the customer got {len(leaking)} answers with other customers' data redacted ([REDACTED:email], "
-        f"[REDACTED:iban], …) and none of the {len(LEAKED_VALUES)} leaked values; from the first leaking answer: "
+        f"the customer got {len(leaking)} answers with other customers' data redacted "
+        f"({', '.join(f'[REDACTED:{k}]' for k in kinds)}) and none of the {len(LEAKED_VALUES)} leaked values; "
+        "from the first leaking answer: "
         f"(a) the guard served the fallback after {fallback_at - first:.1f} s, "
         f"(b) chatbot-v7 was at zero replicas after {zero_at - first:.1f} s"
     )
