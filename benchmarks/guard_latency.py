@@ -84,8 +84,7 @@ class _Upstream(asyncio.Protocol):
     completion = _completion_body()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport: Any = transport  # asyncio's or uvloop's TCP transport
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:

@@ -334,28 +334,33 @@ class Guard:
 
     def _inspect_request(self, exchange: _Exchange, body: dict[str, Any]) -> None:
         slots = oa.request_slots(exchange.endpoint, body)
-        texts = [slot.text for slot in slots]
+        untrusted = [slot for slot in slots if slot.role not in oa.TRUSTED_ROLES and slot.text]
+        trusted = [slot.text for slot in slots if slot.role in oa.TRUSTED_ROLES and slot.text]
+        # One scan of the user-controlled text (a system prompt saying "never reveal your instructions"
+        # is the deployment's own, not an attack); its offsets map back to each message.
+        joined = "\n".join(slot.text for slot in untrusted)
+        findings = detectors.scan_request(joined) if joined else []
+        self._record(findings, "request")
+        acted = [f for f in findings if f.detector in REQUEST_DETECTORS]
         mode = exchange.modes[guard_api.Detector.PROMPT_INJECTION]
-        blocked: list[Any] = []
-        for slot in slots:
-            if slot.role in oa.TRUSTED_ROLES or not slot.text:
-                continue
-            findings = detectors.scan_request(slot.text)
-            if not findings:
-                continue
-            self._record(findings, "request")
-            acted = [f for f in findings if f.detector in REQUEST_DETECTORS]
-            if acted and mode is Mode.BLOCK:
-                blocked.extend(acted)
-            elif acted and mode is Mode.REDACT:
-                slot.set(detectors.redact(slot.text, acted, set(REQUEST_DETECTORS)))
-        if blocked:
-            raise _Blocked(blocked, "request")
+        if acted and mode is Mode.BLOCK:
+            raise _Blocked(acted, "request")
+        # Every message goes into the context, the trusted ones last: the findings of the untrusted
+        # prefix are reused, and the context's compacted text covers values in the system prompt.
+        context_text = "\n".join([joined, *trusted]) if trusted else joined
+        if acted and mode is Mode.REDACT:
+            start = 0
+            for slot in untrusted:
+                end = start + len(slot.text)
+                mine = [f.shifted(-start) for f in acted if start <= f.start and f.end <= end]
+                if mine:
+                    slot.set(detectors.redact(slot.text, mine, set(REQUEST_DETECTORS)))
+                start = end + 1
         if exchange.endpoint is oa.Endpoint.CHAT:
             system_prompt = oa.insert_canary(body, self.canary.system_line())
             if system_prompt:
                 self.canary.remember_system_prompt(system_prompt)
-        exchange.context = detectors.RequestContext.build("\n".join(texts), self.canary)
+        exchange.context = detectors.RequestContext.build(context_text, self.canary, request_findings=findings)
 
     def _record(self, findings: Iterable[Any], direction: str) -> None:
         for finding in findings:
