@@ -36,6 +36,8 @@ _WORD = re.compile(r"\S+")
 
 def _fold(text: str) -> str:
     return text.lower().translate(_PUNCTUATION)
+
+
 _K = TypeVar("_K")
 
 
