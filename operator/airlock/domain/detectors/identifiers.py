@@ -182,6 +182,8 @@ def alnum_id(group: str, raw: str) -> Identified | None:
         return Identified("national-id", "ES DNI", compact) if dni.is_valid(compact) else None
     if group == "nie":
         return Identified("national-id", "ES NIE", compact) if nie.is_valid(compact) else None
+    if group == "nir":
+        return Identified("national-id", "FR NIR", compact) if nir.is_valid(compact) else None
     if group == "cf":
         return Identified("national-id", "IT codice fiscale", compact) if codicefiscale.is_valid(compact) else None
     return None

@@ -55,6 +55,10 @@ def _w(*words: str) -> frozenset[str]:
     return frozenset(words)
 
 
+_MODES = (
+    r"(?:developer|dev|god|sudo|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil|opposite|chaos|"
+    r"entwickler|d[ée]veloppeur|desarrollador|sviluppatore|ontwikkelaar|desenvolvedor)"
+)
 _OVERRIDE_VERB = (
     r"(?:ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|neglect|discard|overlook|"
     r"set\s+aside|throw\s+away|pay\s+no\s+attention\s+to|stop\s+following|do\s+not\s+follow|don'?t\s+follow|"
@@ -99,7 +103,7 @@ _AI_WORDS = _w(
 _REVEAL_VERBS = _w(
     "reveal", "show", "print", "display", "output", "repeat", "recite", "tell", "give", "share", "leak", "dump", "list",
     "write", "spell", "copy", "paste", "reproduce", "disclose", "expose", "summarize", "summarise", "translate", "what",
-    "what's", "whats",
+    "what's", "whats", "contain", "contains", "containing", "include", "includes", "including",
 )  # fmt: skip
 
 _REVEAL_FOREIGN = _w(
@@ -114,7 +118,7 @@ SIGNALS: tuple[Signal, ...] = (
         "override",
         "instruction-override",
         0.75,
-        rf"\b{_OVERRIDE_VERB}\s+(?:(?:all|any|every|each|of|the|your|my|these|those|its|whatever|everything|anything)\s+){{0,3}}"
+        rf"\b{_OVERRIDE_VERB}\s+(?:(?:all|any|every|each|of|the|your|you'?re|ur|my|these|those|its|whatever|everything|anything)\s+){{0,3}}"
         rf"(?:{_PRIOR}\s+){{0,2}}{_RULES}\b",
         (_VERB_WORDS, _RULE_WORDS),
     ),
@@ -186,7 +190,7 @@ SIGNALS: tuple[Signal, ...] = (
         "override",
         "instruction-override",
         0.75,
-        r"\b(?:ignorier(?:e|en\s+sie)?|vergiss|vergessen\s+sie|missachte)\s+(?:(?:alle|alles|die|deine|ihre|jegliche)\s+)*"
+        r"\b(?:ignorier(?:e|en\s+sie)?|vergiss|vergessen\s+sie|missachte)\s+(?:(?:alle|alles|die|deine|ihre|jegliche)[\s,]+)*"
         r"(?:(?:vorherigen|bisherigen|obigen|vorigen|vorangegangenen|urspr[üu]nglichen)\s+)?"
         r"(?:anweisungen|instruktionen|regeln|befehle|vorgaben|richtlinien|was\s+(?:dir\s+)?(?:gesagt|vorher))",
         (_w("ignoriere", "ignorieren", "vergiss", "vergessen", "missachte"),),
@@ -243,16 +247,32 @@ SIGNALS: tuple[Signal, ...] = (
     Signal(
         "persona-mode",
         "role-play",
-        0.6,
-        r"\b(?:developer|dev|god|sudo|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil|opposite|chaos|"
-        r"entwickler|d[ée]veloppeur|desarrollador|sviluppatore|ontwikkelaar|desenvolvedor)[\s-]*(?:mode|modus|modo)\b|"
-        r"\b(?:mode|modo)\s+(?:d[ée]veloppeur|desarrollador|sviluppatore|desenvolvedor)\b|\bentwicklermodus\b",
+        0.3,
+        rf"\b{_MODES}[\s-]*(?:mode|modus|modo)\b|\b(?:mode|modo)\s+(?:d[ée]veloppeur|desarrollador|sviluppatore|"
+        r"desenvolvedor)\b|\bentwicklermodus\b",
         (_w("mode", "modus", "modo", "entwicklermodus", "developermode"),),
+    ),
+    Signal(
+        "persona-mode-on",
+        "role-play",
+        0.6,
+        r"\b(?:enable|activate|enter|switch\s+(?:on|to|into)|turn\s+on|go\s+into|put\s+yourself\s+in|you\s+are\s+(?:now\s+)?in|"
+        r"aktivier\w*|schalte|active[rz]?|activa\w*|attiva\w*|ativ[ae]\w*)\s+(?:the\s+|den\s+|le\s+|el\s+|la\s+|il\s+|o\s+)?"
+        rf"(?:{_MODES}[\s-]*(?:mode|modus|modo)\b|entwicklermodus|mode\s+d[ée]veloppeur|modo\s+(?:desarrollador|"
+        rf"sviluppatore|desenvolvedor))|\ban?\s+{_MODES}\s+mode\s+(?:assistant|ai|bot|model|chatbot)\b",
+        (_w("mode", "modus", "modo", "entwicklermodus", "developermode"),),
+    ),
+    Signal(
+        "you-are-jailbroken",
+        "role-play",
+        0.6,
+        r"\byou\s+(?:have\s+been|are(?:\s+now)?|were)\s+(?:jailbroken|unlocked|freed|liberated|unchained)\b",
+        (_w("jailbroken", "unlocked", "freed", "liberated", "unchained"),),
     ),
     Signal(
         "jailbreak",
         "role-play",
-        0.5,
+        0.45,
         r"\bjailbr(?:oken|eak(?:ed|ing|s)?)\b",
         (_w("jailbreak", "jailbroken", "jailbreaking", "jailbreaked", "jailbreaks"),),
     ),
@@ -261,7 +281,7 @@ SIGNALS: tuple[Signal, ...] = (
         "role-play",
         0.45,
         r"\b(?:no|without|free\s+(?:from|of)|not\s+bound\s+by|unbound\s+by|(?:do\s+not|don'?t|doesn'?t|does\s+not)\s+have\s+(?:any)?|"
-        r"have\s+no|has\s+no|ignores?\s+all|beyond)\s+(?:any\s+)?(?:ethical\s+|moral\s+|content\s+|safety\s+)?"
+        r"have\s+no|has\s+no|ignores?\s+all|beyond)\s+(?:any\s+|all\s+)?(?:ethical\s+|moral\s+|content\s+|safety\s+)?"
         r"(?:restrictions|limitations|limits|rules|filters|guidelines|censorship|ethics|morals|boundaries|polic(?:y|ies)|"
         r"guardrails)\b",
         (
@@ -329,8 +349,10 @@ SIGNALS: tuple[Signal, ...] = (
         "prompt-exfiltration",
         0.65,
         r"\b(?:reveal|show|print|display|output|repeat|recite|tell|give|share|leak|dump|list|write\s+out|spell\s+out|"
-        r"copy|paste|reproduce|disclose|expose|summari[sz]e|translate|what\s+(?:is|are|were)|what'?s)\s+(?:me\s+|us\s+)?"
-        r"(?:(?:all|exactly|verbatim|word\s+for\s+word|back)\s+)?(?:of\s+)?(?:your|the|those|these|its)\s+"
+        r"copy|paste|reproduce|disclose|expose|summari[sz]e|translate|contain(?:s|ing)?|includ(?:e|es|ing)|"
+        r"what\s+(?:is|are|were)|what'?s)\s+(?:me\s+|us\s+)?(?:(?:all|exactly|verbatim|word\s+for\s+word|back)\s+)?(?:of\s+)?"
+        r"(?:(?:the\s+)?(?:(?:full|complete|entire|exact|first|last)\s+)?(?:\w+\s+)?(?:text|content|contents|wording|"
+        r"lines|words|sentences|characters|paragraphs)\s+of\s+)?(?:your|the|those|these|its)\s+"
         r"(?:(?:full|complete|entire|exact|original|initial|hidden|secret|internal|confidential|system|first|"
         r"previous|developer|pre-?|starting)\s*){1,3}(?:prompt|instructions|directives|message|rules|guidelines|"
         r"configuration|context|programming)\b",
@@ -353,9 +375,12 @@ SIGNALS: tuple[Signal, ...] = (
         "reveal-prompt",
         "prompt-exfiltration",
         0.55,
-        r"\b(?:reveal|show|print|display|output|repeat|recite|tell|give|share|leak|dump|disclose|expose|what\s+(?:is|are)|what'?s)"
-        r"\s+(?:me\s+|us\s+)?(?:your\s+(?:instructions|rules|guidelines|directives|programming|configuration|prompt)|"
-        r"(?:the|your)\s+prompt)\b",
+        r"\b(?:reveal|show|print|display|output|repeat|recite|tell|give|share|leak|dump|disclose|expose|copy|paste|"
+        r"what\s+(?:is|are)|what'?s)"
+        r"\s+(?:me\s+|us\s+)?(?:(?:the\s+)?(?:(?:full|complete|entire|exact|first|last)\s+)?(?:\w+\s+)?(?:text|content|contents|"
+        r"wording|lines|words|sentences|characters|paragraphs)\s+of\s+)?"
+        r"(?:your\s+(?:instructions|rules|guidelines|directives|programming|configuration|prompt)\b|"
+        r"the\s+prompt\s*(?:[?.!,]|$|\s+(?:you|above|that|which|text)\b))",
         (
             _REVEAL_VERBS,
             _w("instructions", "rules", "guidelines", "directives", "programming", "configuration", "prompt"),
@@ -397,7 +422,7 @@ SIGNALS: tuple[Signal, ...] = (
         "system-prompt",
         "prompt-exfiltration",
         0.3,
-        r"\bsystem\s*-?\s*prompt\b|\bpre-?prompt\b|\binitial\s+prompt\b",
+        r"\bsystem[\s_-]*prompt\b|\bpre-?prompt\b|\binitial\s+prompt\b",
         (_w("prompt", "preprompt", "systemprompt"),),
     ),
     Signal(
@@ -458,8 +483,9 @@ SIGNALS: tuple[Signal, ...] = (
         "delimiter",
         0.4,
         r"\b(?:end|begin(?:ning)?|start)\s+of\s+(?:the\s+)?(?:user\s+)?(?:input|prompt|instructions|conversation|context|"
-        r"document|system\s+message)\b|-{3,}\s*(?:new|end|begin|system|admin)\b|={3,}\s*(?:new|end|system)",
-        (_w(" of ", "---", "==="),),
+        r"document|system\s+message)\b|-{3,}\s*(?:new|end|begin|system|admin)\b|={3,}\s*(?:new|end|system)|"
+        r"\b(?:user\s+)?(?:message|input|prompt)\s+ends\s+here\b",
+        (_w(" of ", "---", "===", "ends here"),),
         markup=True,
     ),
     Signal("code-fence-system", "delimiter", 0.5, r"```\s*(?:system|instructions|prompt)\b", (_w("```"),), markup=True),
@@ -467,7 +493,7 @@ SIGNALS: tuple[Signal, ...] = (
     Signal(
         "note-to-ai",
         "instruction-override",
-        0.45,
+        0.5,
         r"\b(?:note|message|instructions?|attention|important)\s*(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|assistant|llm|"
         r"model|chatbot|gpt|language\s+model|bot)s?\b",
         (_AI_WORDS, _w("note", "message", "instruction", "instructions", "attention", "important")),
@@ -485,6 +511,104 @@ SIGNALS: tuple[Signal, ...] = (
         0.45,
         r"\b(?:ai|llm|assistant|chatbot|model)s?\s+(?:reading|processing|summari[sz]ing|parsing)\s+this\b",
         (_w("reading", "processing", "summarizing", "summarising", "parsing"),),
+    ),
+    Signal(
+        "ai-reads-this",
+        "instruction-override",
+        0.45,
+        r"\bwhen\s+(?:the\s+|an?\s+|any\s+)?(?:ai|assistant|llm|model|chatbot|bot)\s+(?:reads|processes|sees|summari[sz]es|parses)\s+this\b",
+        (_w("reads", "processes", "sees", "summarizes", "summarises", "parses"),),
+    ),
+    Signal(
+        "addressed-to-ai",
+        "instruction-override",
+        0.4,
+        r"(?:^|[\"'“\n.!?]\s*)(?:assistant|ai|chatbot|bot|llm)\s*[,:]\s*(?:ignore|forget|forward|send|reveal|print|delete|"
+        r"disregard|you\s+(?:must|will|are|should))\b",
+        (_w("assistant", "ai", "chatbot", "bot", "llm"),),
+    ),
+    Signal(
+        "assistant-must",
+        "instruction-override",
+        0.35,
+        r"\bthe\s+(?:assistant|ai|model|chatbot|bot)\s+(?:must|shall|will\s+now|is\s+now|now\s+(?:ignores|answers|reveals))\b",
+        (_w("assistant", "ai", "model", "chatbot", "bot"), _w("must", "shall", "now")),
+    ),
+    Signal(
+        "rule-breaker",
+        "role-play",
+        0.5,
+        r"\b(?:who|that|which)\s+(?:ignores|breaks|bypasses|disregards|doesn'?t\s+follow|does\s+not\s+follow|never\s+follows)\s+"
+        r"(?:all\s+|the\s+|any\s+|every\s+|its\s+|their\s+)?(?:rules?|guidelines|restrictions|policies|filters|laws|instructions)\b",
+        (_w("ignores", "breaks", "bypasses", "disregards", "follow", "follows"),),
+    ),
+    Signal(
+        "unrestricted-ai",
+        "role-play",
+        0.5,
+        r"\b(?:an?\s+)?(?:ai|assistant|model|chatbot|llm)\s+(?:with\s+no|without(?:\s+any)?|free\s+of)\s+(?:rules|restrictions|"
+        r"limits|limitations|guidelines|filters|ethics|guardrails|censorship)\b",
+        (_AI_WORDS, _w("without", "no", "free")),
+    ),
+    Signal(
+        "told-before",
+        "prompt-exfiltration",
+        0.55,
+        r"\bwhat\s+(?:were|was|have)\s+you\s+(?:been\s+)?(?:told|given|instructed|programmed)\s+(?:to\s+do\s+)?(?:before|at\s+the\s+"
+        r"(?:start|beginning)|initially|originally|by\s+(?:your|the)\s+(?:developers?|company|creators?|operators?))",
+        (_w("told", "given", "instructed", "programmed"),),
+    ),
+    Signal(
+        "acrostic",
+        "prompt-exfiltration",
+        0.35,
+        r"\b(?:first|initial)\s+letters?\b[^.\n]{0,40}\b(?:spell|form|make\s+up)\b",
+        (_w("letter", "letters"),),
+    ),
+    Signal(
+        "exfil-link",
+        "prompt-exfiltration",
+        0.6,
+        r"\b(?:append|add|attach|include|encode|insert|put|send|embed)\b[^.\n]{0,50}\b(?:chat\s+history|conversation|previous\s+"
+        r"messages|user'?s?\s+(?:data|messages|emails?|history|details)|system\s+prompt)\b[^.\n]{0,60}(?:https?://|\burl\b|"
+        r"\blink\b|\bimage\b|\bquery\b)",
+        (
+            _w("append", "add", "attach", "include", "encode", "insert", "put", "send", "embed"),
+            _w("history", "conversation", "messages", "data", "emails", "email", "prompt", "details"),
+        ),
+    ),
+    Signal(
+        "forward-data",
+        "prompt-exfiltration",
+        0.45,
+        r"\b(?:forward|send|email|transfer|post|upload|leak)\s+(?:all|every|the|any)\s+(?:of\s+)?(?:the\s+)?(?:user'?s?\s+|customers?'?\s+)?"
+        r"(?:emails|messages|contacts|files|data|conversations?|chat\s+history|credentials|passwords|customer\s+list)\s+to\b",
+        (_w("forward", "send", "email", "transfer", "post", "upload", "leak"),),
+    ),
+    Signal(
+        "markdown-exfil",
+        "prompt-exfiltration",
+        0.6,
+        r"!\[[^\]\n]*\]\(\s*https?://[^)\s]*[?&][^)\s]*=[^)\s]*(?:\{|%7b|\$)",
+        (_w("!["),),
+        markup=True,
+    ),
+    Signal(
+        "refusal-suppression",
+        "role-play",
+        0.35,
+        r"\b(?:never|don'?t|do\s+not)\s+(?:say|tell\s+me|respond\s+with|reply\s+that)\s+(?:that\s+)?you\s+(?:can'?t|cannot|are\s+unable)"
+        r"|\b(?:do\s+not|don'?t|never)\s+(?:apologi[sz]e|refuse|add\s+(?:any\s+)?(?:warnings|disclaimers))\b"
+        r"|\bwithout\s+(?:any\s+)?(?:disclaimers|warnings)\b",
+        (_w("apologize", "apologise", "refuse", "warnings", "disclaimers", "can't", "cant", "cannot", "unable"),),
+    ),
+    Signal(
+        "fake-prefill",
+        "delimiter",
+        0.5,
+        r"(?:^|\n)[ \t]*assistant[ \t]*:[ \t]*(?:sure|certainly|of\s+course|ok(?:ay)?|absolutely|here\s+(?:is|are))\b",
+        (_w("assistant"),),
+        markup=True,
     ),
     # --- encodings, declared (markup: "rot13", "base64" keep their digits)
     Signal(
@@ -514,6 +638,8 @@ _ASSIGNED = re.compile(r"\b\w{1,12}\s*=\s*[\"'][^\"'\n]{1,80}[\"']")
 _MIXED_SCRIPT = re.compile(r"[a-z][а-яёα-ω]|[а-яёα-ω][a-z]", re.IGNORECASE)
 # rot13 of "ignore", "instructions", "previous", "system", "prompt", "disregard", "reveal", "rules".
 _ROT13_STEMS = ("vtaber", "vafgehpgvba", "cerivbhf", "flfgrz", "cebzcg", "qvfertneq", "erirny", "ehyrf")
+# rot13 of "you", "your", "now", "the", "and", "all", "are": two of them as words and a text is decoded.
+_ROT13_WORDS = frozenset({"lbh", "lbhe", "abj", "gur", "naq", "nyy", "ner"})
 _SIGNAL_WEIGHT = {s.name: s.weight for s in SIGNALS}
 _SIGNAL_KIND = {s.name: s.kind for s in SIGNALS}
 _ENCODED_WEIGHTS = {
@@ -607,7 +733,11 @@ def _encodings(text: str, folded: textmod.Folded, evidence: _Evidence) -> None:
                 decoded = None
             if decoded and _attack_in(decoded):
                 evidence.add("hex-payload", "encoding", _ENCODED_WEIGHTS["hex-payload"], m.span())
-    if any(stem in folded.plain for stem in _ROT13_STEMS) and _attack_in(codecs.decode(folded.plain, "rot13")):
+    rot13 = (
+        any(stem in folded.plain for stem in _ROT13_STEMS)
+        or len(_ROT13_WORDS.intersection(_WORD.findall(folded.plain))) >= 2
+    )
+    if rot13 and _attack_in(codecs.decode(folded.plain, "rot13")):
         evidence.add("rot13-payload", "encoding", _ENCODED_WEIGHTS["rot13-payload"], None)
     if len(_ASSIGNED.findall(text)) >= 2:
         pieces = _QUOTED.findall(text)

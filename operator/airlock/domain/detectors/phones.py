@@ -71,7 +71,17 @@ DEFAULT_REGIONS: tuple[str, ...] = (
 HINTS_BY_WORD: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("tel", "phone", "telephone", "fax", "sms", "whatsapp", "call", "number"), ()),
     **dict.fromkeys(
-        ("telefon", "handy", "mobil", "mobilnummer", "rufnummer", "telefonnummer", "anrufen", "erreichbar"),
+        (
+            "telefon",
+            "telefonisch",
+            "handy",
+            "mobil",
+            "mobilnummer",
+            "rufnummer",
+            "telefonnummer",
+            "anrufen",
+            "erreichbar",
+        ),
         ("DE", "AT", "CH"),
     ),
     **dict.fromkeys(
@@ -90,7 +100,11 @@ SHAPES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"0[1-9](?:[ .\-]?\d\d){4}"), ("FR",)),  # 01 42 68 53 00
     (re.compile(r"\(\d\d\) ?9?\d{4}-\d{4}"), ("BR",)),  # (11) 91234-5678
     (re.compile(r"(?:1[ .\-]?)?\(?[2-9]\d\d\)?[ .\-]?\d{3}[ .\-]\d{4}"), ("US",)),  # (212) 555-2368
+    (re.compile(r"0\d{1,3}-\d{2,3} \d{2,3} ?\d{2}"), ("SE",)),  # 08-835 160 33
 )
+
+# Words that say "number" without saying "phone": a phone hint only when no identifier is named nearby.
+WEAK_HINTS = frozenset({"number", "numéro", "número", "numero", "nummer", "contact", "contato", "reach"})
 
 PERSONAL_TYPES = frozenset(
     {

@@ -35,7 +35,7 @@ from airlock.domain.detectors.findings import Detector, Finding
 CONTEXT = 48  # characters before a candidate that its judgement may read
 
 # A run of digit groups: "+49 (0)30 1234-567", "(212) 555-0182", "4111 1111 1111 1111", "10.0.0.1".
-_NUMBER_RUN = re.compile(r"(?<![\w@#$€£¥%/\-.+])(?:\+|\(\+?)?\d+(?:(?:[ \-./]|\) ?| ?\()\d+)*\)?")
+_NUMBER_RUN = re.compile(r"(?<![\w@#$€£¥%/\-.+])(?:\+|\(\+?)?\d+(?:(?:[ \-./]|\)[ \-]?| ?\()\d+)*\)?")
 # Stretches of number-like characters long enough to hold a run worth judging (the cheap first pass).
 _NUMBER_STRETCH = re.compile(r"[+(\d][\d ()./+\-]{6,}")
 _NON_DIGIT = re.compile(r"\D")
@@ -52,11 +52,13 @@ _ALNUM = re.compile(
     r"|(?P<nie>[XYZ]-?\d{7}-?[A-Z])"
     r"|(?P<dni>\d{8}-?[A-Z])"
     r"|(?P<nino>[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D])"
+    r"|(?P<nir>[12] ?\d{2} ?\d{2} ?2[AB] ?\d{3} ?\d{3} ?\d{2})"  # French NIR born in Corsica (2A, 2B)
     r")(?![a-z0-9])"
 )
 
 # Where an identifier with letters can start (each alternative of _ALNUM begins with one of these).
-_ALNUM_GATE = re.compile(r"[A-Z]{2} ?\d\d|[A-Z]{6}[0-9LMNP-V]|[XYZ]-?\d{7}|\d{8}-?[A-Z]")
+_ALNUM_GATE = re.compile(r"[A-Z]{2} ?\d\d|[A-Z]{6}[0-9LMNP-V]|[XYZ]-?\d{7}|\d{8}-?[A-Z]|\d 2[AB] \d|\d2[AB]\d")
+_GATE_LOOKBACK = 10  # an identifier may start this far before the gate's match (a NIR before its "2A")
 _EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
 _EMAIL_DOMAIN = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
@@ -94,6 +96,8 @@ _NOT_PERSONAL = re.compile(
     r"rechnungsnummer|sendung|sendungsnummer|kundennummer|commande|facture|colis|pedido|factura|envío|ordine|"
     r"fattura|spedizione|bestelling|factuur|zending|pedido|fatura|encomenda|rastreio)"
     r"(?:\s*(?:number|no\.?|nr\.?|num(?:ber)?|nummer|numéro|número|numero|id|#))?\s*[:#]?\s*(?:is\s+|was\s+)?$"
+    r"|\b(?:loyalty|gift|membership|member|bonus|club|reward|store|customer|client|account)s?"
+    r"(?:\s+(?:card|account|id))?(?:\s*(?:number|no\.?|nr\.?|id|#))?\s*[:#]?\s*(?:is\s+|was\s+)?$"
 )
 _VERSION_WORD = re.compile(r"\b(?:version|ver\.?|v|release|build|firmware|rev(?:ision)?|update|patch)\s*:?\s*$")
 
@@ -136,25 +140,26 @@ def _number(text: str, m: re.Match[str]) -> _Candidate | None:
         return None
     if _NOT_PERSONAL.search(before):
         return None
-    international = raw.startswith("+") or raw.startswith("(+") or (raw.startswith("00") and len(digits) > 10)
-    if international:
+    if raw.startswith("+") or raw.startswith("(+"):
         phone = phones.international(raw) if len(digits) <= 15 else None
         return _Candidate(start, end, "phone", phone.region, phone.national) if phone else None
-    named = (
-        frozenset(_ID_BY_WORD[w] for w in _ID_WORD.findall(before))
-        if len(digits) in (9, 10, 11, 12, 15)
-        else frozenset()
-    )
-    hints = [] if named else _HINT_WORD.findall(before)
+    if raw.startswith("00") and 10 < len(digits) <= 17:  # 0049 …: international, unless it is not valid as such
+        phone = phones.international(raw)
+        if phone is not None:
+            return _Candidate(start, end, "phone", phone.region, phone.national)
+    named, hints = _introduced(before)
     if hints:  # called a phone number: that is tried first
         found = _phone(raw, digits, start, end, hints)
         if found is not None:
             return found
     if not raw.startswith("("):
+        national_id = identifiers.digit_id(raw, digits, named) if named else None
+        if national_id is not None:  # called an identifier: that is tried before cards
+            return _Candidate(start, end, national_id.kind, national_id.detail, national_id.value)
         card = identifiers.card(digits) if not ("." in raw or "/" in raw) else None
         if card is not None:
             return _Candidate(start, end, card.kind, card.detail, card.value)
-        national_id = identifiers.digit_id(raw, digits, named)
+        national_id = identifiers.digit_id(raw, digits, named) if not named else None
         if national_id is not None:
             return _Candidate(start, end, national_id.kind, national_id.detail, national_id.value)
     if named or hints or len(digits) > 15:
@@ -164,7 +169,27 @@ def _number(text: str, m: re.Match[str]) -> _Candidate | None:
     return _phone(raw, digits, start, end, [])
 
 
+def _introduced(before: str) -> tuple[frozenset[str], list[str]]:
+    """What the closest naming word before a number calls it: an identifier (its names) or a phone (the word)."""
+    named = hint = None
+    for m in _ID_WORD.finditer(before):
+        named = m
+    for m in _HINT_WORD.finditer(before):
+        if named is None or m.group(1) not in phones.WEAK_HINTS:  # "social security number" names no phone
+            hint = m
+    if named is not None and (hint is None or named.start() > hint.start()):
+        return frozenset({_ID_BY_WORD[named.group(1)]}), []
+    return frozenset(), [hint.group(1)] if hint is not None else []
+
+
+_GROUP = re.compile(r"\d+")
+
+
 def _phone(raw: str, digits: str, start: int, end: int, hints: list[str]) -> _Candidate | None:
+    if "/" in raw and "." in raw:
+        return None  # a network (203.0.113.0/24) or a path, not a phone number
+    if sum(len(group) == 1 for group in _GROUP.findall(raw)) > 2:
+        return None  # digits spelled out one by one (a table, a sequence)
     phone = phones.national(raw, digits, phones.HINTS_BY_WORD[hints[-1]] if hints else ())
     return _Candidate(start, end, "phone", phone.region, phone.national) if phone else None
 
@@ -253,8 +278,8 @@ def find(text: str, start: int = 0) -> list[Finding]:
                     candidates.append(found)
     gate = _ALNUM_GATE.search(text, start)
     if gate is not None:
-        for m in _ALNUM.finditer(text, gate.start()):
-            found = _alnum(m)
+        for m in _ALNUM.finditer(text, max(start, gate.start() - _GATE_LOOKBACK)):
+            found = _alnum(m) if m.start() >= start else None
             if found is not None:
                 candidates.append(found)
     if "@" in text:
