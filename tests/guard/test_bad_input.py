@@ -192,3 +192,14 @@ async def test_an_upstream_path_prefix_is_kept(make_guard: GuardFactory, upstrea
     guard = await make_guard(upstream=upstream.url + "/echo/prefix")
     async with guard.session.get(guard.url + "/v1/models?a=b") as response:
         assert (await response.json())["path"] == "/echo/prefix/v1/models?a=b"
+
+
+async def test_a_passthrough_answer_cut_mid_way_ends_the_connection(
+    make_guard: GuardFactory, upstream: Upstream
+) -> None:
+    guard = await make_guard()
+    async with guard.session.get(guard.url + "/cut") as response:
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+    await still_serves(guard, upstream)

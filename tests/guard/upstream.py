@@ -151,6 +151,7 @@ class Upstream:
         app.router.add_post("/v1/completions", self._completion)
         app.router.add_route("*", "/echo/{tail:.*}", self._echo)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/cut", self._cut)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", self.port)
@@ -171,6 +172,15 @@ class Upstream:
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"object": "list", "data": [{"id": self.name}]}, headers={"X-Served-By": self.name})
+
+    async def _cut(self, request: web.Request) -> web.StreamResponse:
+        """Promise 1000 bytes, send 10, hang up."""
+        response = web.StreamResponse(headers={"Content-Length": "1000"})
+        await response.prepare(request)
+        await response.write(b"x" * 10)
+        assert request.transport is not None
+        request.transport.close()
+        return response
 
     async def _echo(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()

@@ -196,10 +196,8 @@ class Guard:
             raise
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             raise
-        except Exception as exc:  # the proxy must outlive any single request
+        except Exception as exc:  # the proxy must outlive any single request; this is a bug, logged as one
             log.exception("guard.request_failed", path=request.path, error=str(exc)[:300])
-            if endpoint is not None:
-                self.metrics.requests[Outcome.UPSTREAM_ERROR].inc()
             return _error(500, "airlock_guard_error", "the guard failed on this request; it has been logged")
 
     def _unavailable(self) -> web.Response:
@@ -220,6 +218,7 @@ class Guard:
         url = self._bases[route] + request.raw_path
         headers = _forward_headers(request.headers)
         data = request.content if request.body_exists else None
+        response: web.StreamResponse | None = None
         try:
             async with self.session.request(
                 request.method, url, headers=headers, data=data, allow_redirects=False
@@ -233,11 +232,15 @@ class Guard:
                     await response.write(chunk)
                 await response.write_eof()
                 return response
-        except TimeoutError:
-            return _error(
-                504, "upstream_timeout", f"the upstream did not answer within {self.settings.upstream_timeout:g}s"
-            )
-        except aiohttp.ClientError as exc:
+        except (TimeoutError, aiohttp.ClientError, ConnectionResetError) as exc:
+            if response is not None and response.prepared:
+                # Half an answer is already out (or the client left): end the connection, not a second answer.
+                response.force_close()
+                return response
+            if isinstance(exc, TimeoutError):
+                return _error(
+                    504, "upstream_timeout", f"the upstream did not answer within {self.settings.upstream_timeout:g}s"
+                )
             return _error(502, "upstream_unreachable", f"the upstream could not be reached: {type(exc).__name__}")
 
     # -- guarded requests --------------------------------------------------------------------
