@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airlock.domain.detectors import phones as phone_rules
 from airlock.domain.detectors import pii
 
 
@@ -79,3 +80,36 @@ def test_bare_digits_count_only_when_called_a_phone_number() -> None:
 
 def test_an_extension_is_not_part_of_the_number() -> None:
     assert phones("Office: +1 212-555-2368x123") == [("+1 212-555-2368", "US", "2125552368")]
+
+
+def _parser_only(digits: str, first: str) -> phone_rules.Phone | None:
+    """The region search of ``phones.national`` with libphonenumber's parser for every region."""
+    import phonenumbers
+
+    shaped = next((regions for shape, regions in phone_rules.SHAPES if shape.fullmatch(digits)), ())
+    for code in (first, *shaped, *phone_rules.DEFAULT_REGIONS):
+        region = phone_rules._REGIONS[code]
+        if not phone_rules._fits(region, digits):
+            continue
+        try:
+            number = phonenumbers.parse(digits, code)
+        except phonenumbers.NumberParseException:
+            continue
+        verdict = phone_rules._verdict(number)
+        if verdict is not None:
+            return phone_rules.Phone(phonenumbers.national_significant_number(number), code) if verdict else None
+    return None
+
+
+def test_numbers_built_directly_get_the_verdicts_of_libphonenumbers_parser() -> None:
+    """National numbers in the DIRECT regions skip the parser (a third of the cost): same verdicts, same values."""
+    import random
+
+    rnd = random.Random(7)
+    for region in sorted(phone_rules.DIRECT):
+        for _ in range(300):
+            digits = rnd.choice(["0", "", "1", "00"]) + "".join(
+                rnd.choice("0123456789") for _ in range(rnd.randint(6, 12))
+            )
+            phone_rules.national.cache_clear()
+            assert phone_rules.national(digits, digits, (region,)) == _parser_only(digits, region), (region, digits)

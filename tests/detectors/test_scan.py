@@ -42,10 +42,11 @@ def test_a_number_the_request_wrote_without_a_keyword_still_counts_as_its_own() 
     assert kinds(found, Detector.CROSS_CUSTOMER) == []
 
 
-def test_a_context_reuses_the_findings_of_scan_request() -> None:
+def test_a_context_uses_the_findings_it_is_given() -> None:
     request = "my email is ana@correo.es"
     context = RequestContext.build(request, request_findings=scan_request(request))
     assert ("email", "ana@correo.es") in context.values
+    assert RequestContext.build(request).values == frozenset()  # the request is never scanned for them
 
 
 def test_scan_response_reports_canary_and_refusal_in_text_order() -> None:

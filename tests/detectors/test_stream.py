@@ -107,6 +107,7 @@ def test_only_a_possible_prefix_is_held_back() -> None:
     stream = ResponseStream(context=CONTEXT, redact={Detector.PII})
     assert stream.feed("Hello, how are you today? ").emit == "Hello, how are you today? "
     assert stream.feed("Call +49 30").emit == "Call "
+    assert stream.held == len("+49 30")
     assert stream.feed(" 12345678 now").emit == "[REDACTED:phone] "
     assert stream.feed(" please").emit == "now "
     assert stream.finish().emit == "please"

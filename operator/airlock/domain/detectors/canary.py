@@ -21,7 +21,8 @@ import itertools
 import re
 import secrets
 import string
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -30,20 +31,29 @@ from airlock.domain.detectors.findings import Detector, Finding
 SHINGLE_WORDS = 16
 MAX_PROMPTS = 256
 # Words: the text lower-cased, punctuation turned into spaces (same length, so offsets hold), split.
-_PUNCTUATION = str.maketrans(dict.fromkeys(string.punctuation + "“”‘’«»‹›„‚–—…¿¡·•§°", " "))
 _WORD = re.compile(r"\S+")
 
 
-def _fold(text: str) -> str:
-    return text.lower().translate(_PUNCTUATION)
-
-
+_ASCII_PUNCTUATION = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
 _K = TypeVar("_K")
+_UNICODE_PUNCTUATION = "“”‘’«»‹›„‚–—…¿¡·•§°"
+
+
+def _fold(text: str) -> str:
+    """Lower case, punctuation turned into spaces, same length (offsets hold)."""
+    lower = text.lower()
+    if not lower.isascii():
+        for ch in _UNICODE_PUNCTUATION:
+            if ch in lower:
+                lower = lower.replace(ch, " ")
+    # bytes.translate is a C table lookup (str.translate with a dict is ~20x slower); only ASCII bytes change,
+    # so the UTF-8 sequences of other characters, and the character count, stay as they were.
+    return lower.encode("utf-8").translate(_ASCII_PUNCTUATION).decode("utf-8")
 
 
 @dataclass(frozen=True)
 class _Prompt:
-    shingles: frozenset[str]
+    words: str  # the folded words joined by single spaces, with a space at each end
     pairs: frozenset[tuple[str, str]]
 
 
@@ -60,9 +70,10 @@ class Canary:
         self._core = (self.token.rsplit("-", 1)[-1] if token is None else self.token).lower()
         self.shingle_words = shingle_words
         self._prompts: OrderedDict[int, _Prompt] = OrderedDict()
-        self._shingles: dict[str, int] = {}  # shingle -> how many remembered prompts have it
-        self._pairs: dict[tuple[str, str], int] = {}  # word pairs, the cheap filter before shingles
-        self._firsts: dict[str, int] = {}  # first words of pairs: a last word that may start a run
+        # How many remembered prompts have each word pair (the cheap filter before a run is verified), and each
+        # first word of a pair (a last word that may start a run). Counter.update counts in C.
+        self._pairs: Counter[tuple[str, str]] = Counter()
+        self._firsts: Counter[str] = Counter()
 
     def system_line(self) -> str:
         """The line the guard appends to (or inserts as) the system message."""
@@ -70,16 +81,12 @@ class Canary:
 
     def remember_system_prompt(self, text: str) -> None:
         """Remember a system prompt so that a recognisable part of it in an answer is found."""
-        words = _fold(text.replace(self.system_line(), " ")).split()
-        key = hash(tuple(words))
+        key = hash(text)
         if key in self._prompts:
             self._prompts.move_to_end(key)
             return
-        k = self.shingle_words
-        prompt = _Prompt(
-            shingles=frozenset(" ".join(words[i : i + k]) for i in range(len(words) - k + 1)),
-            pairs=frozenset(itertools.pairwise(words)),
-        )
+        words = _fold(text.replace(self.system_line(), " ")).split()
+        prompt = _Prompt(words=" " + " ".join(words) + " ", pairs=frozenset(itertools.pairwise(words)))
         self._prompts[key] = prompt
         self._count(prompt, +1)
         while len(self._prompts) > MAX_PROMPTS:
@@ -87,14 +94,18 @@ class Canary:
             self._count(old, -1)
 
     def _count(self, prompt: _Prompt, delta: int) -> None:
-        _add(self._shingles, prompt.shingles, delta)
-        _add(self._pairs, prompt.pairs, delta)
-        _add(self._firsts, {a for a, _ in prompt.pairs}, delta)
+        firsts = {a for a, _ in prompt.pairs}
+        if delta > 0:
+            self._pairs.update(prompt.pairs)
+            self._firsts.update(firsts)
+        else:
+            _forget(self._pairs, prompt.pairs)
+            _forget(self._firsts, firsts)
 
     def find(self, text: str, start: int = 0) -> list[Finding]:
         """The token and every run of the remembered system prompts in ``text`` (starting at ``start`` or later)."""
         found = self._tokens(text, start)
-        if self._shingles:
+        if self._pairs:
             found.extend(self._runs(text, start))
         found.sort(key=lambda f: (f.start, -f.end))
         return found
@@ -130,7 +141,7 @@ class Canary:
             streak = streak + 1 if hit else 0
             if streak >= k - 1:
                 first = i + 2 - k
-                if " ".join(words[first : first + k]) in self._shingles:
+                if self._remembered(" " + " ".join(words[first : first + k]) + " "):
                     for j in range(first, first + k):
                         covered[j] = True
         if not any(covered):
@@ -157,6 +168,10 @@ class Canary:
             i = j
         return found
 
+    def _remembered(self, shingle: str) -> bool:
+        """Whether some remembered prompt has these words in this order (most recent prompts first)."""
+        return any(shingle in prompt.words for prompt in reversed(self._prompts.values()))
+
     def pending(self, text: str, start: int = 0) -> int:
         """Where the trailing words of ``text`` that may begin or continue a system-prompt run start (``len`` if none).
 
@@ -179,10 +194,10 @@ class Canary:
         return tail[first].start()
 
 
-def _add(table: dict[_K, int], items: frozenset[_K] | set[_K], delta: int) -> None:
+def _forget(table: Counter[_K], items: Iterable[_K]) -> None:
     for item in items:
-        count = table.get(item, 0) + delta
+        count = table[item] - 1
         if count > 0:
             table[item] = count
         else:
-            table.pop(item, None)
+            del table[item]

@@ -21,7 +21,9 @@ otherwise every ninth order number would be a Dutch citizen.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stdnum import iban as std_iban
@@ -32,6 +34,7 @@ from stdnum.de import idnr
 from stdnum.es import dni, nie
 from stdnum.fr import nir
 from stdnum.in_ import aadhaar
+from stdnum.iso7064 import mod_97_10
 from stdnum.it import codicefiscale
 from stdnum.nl import bsn
 from stdnum.pl import pesel
@@ -84,24 +87,44 @@ def card(digits: str) -> Identified | None:
 
 
 _IBAN_FIELD = re.compile(r"(\d+)!?[nace]")
-_iban_lengths: dict[str, int | None] = {}
 
 
-def _iban_length(country: str) -> int | None:
-    """The IBAN length of a country, from stdnum's IBAN registry (None: no IBAN there)."""
-    if country not in _iban_lengths:
-        info = std_iban._ibandb.info(country + "00")
-        bban = info[0][1].get("bban", "") if info else ""
-        fields = [int(n) for n in _IBAN_FIELD.findall(bban)]
-        _iban_lengths[country] = 4 + sum(fields) if fields else None
-    return _iban_lengths[country]
+@dataclass(frozen=True)
+class _IbanCountry:
+    length: int
+    bban: re.Pattern[str]
+    check: Callable[[str], bool] | None  # the country's own check (Spain's CCC, France's RIB key …) if stdnum has one
+
+
+@functools.cache
+def _iban_country(country: str) -> _IbanCountry | None:
+    """A country's IBAN rules from stdnum's registry: looked up once per country (the registry walk is slow)."""
+    info = std_iban._ibandb.info(country + "00")
+    structure = info[0][1].get("bban", "") if info else ""
+    fields = [int(n) for n in _IBAN_FIELD.findall(structure)]
+    if not fields:
+        return None
+    module = std_iban._get_cc_module(country)
+    return _IbanCountry(4 + sum(fields), std_iban._struct_to_re(structure), module.is_valid if module else None)
+
+
+@functools.lru_cache(maxsize=4096)
+def iban_valid(compact: str) -> bool:
+    """stdnum's IBAN validation (ISO 7064 mod 97-10, the country's BBAN structure and own check), per-country rules cached."""
+    rules = _iban_country(compact[:2])
+    if rules is None or len(compact) != rules.length or not rules.bban.match(compact[4:]):
+        return False
+    if not mod_97_10.is_valid(compact[4:] + compact[:4]):
+        return False
+    return rules.check is None or rules.check(compact)
 
 
 def iban(raw: str) -> tuple[Identified, int] | None:
     """An IBAN at the start of ``raw`` (which may run on into the next word): the IBAN and its length in ``raw``."""
-    length = _iban_length(raw[:2])
-    if length is None:
+    rules = _iban_country(raw[:2])
+    if rules is None:
         return None
+    length = rules.length
     taken = 0
     used = 0
     for ch in raw:
@@ -113,7 +136,7 @@ def iban(raw: str) -> tuple[Identified, int] | None:
     if taken != length:
         return None
     compact = raw[:used].replace(" ", "")
-    if not std_iban.is_valid(compact):
+    if not iban_valid(compact):
         return None
     return Identified("iban", compact[:2], compact), used
 
@@ -122,7 +145,7 @@ def iban(raw: str) -> tuple[Identified, int] | None:
 CONTEXT_WORDS: dict[str, tuple[str, ...]] = {
     "us-ssn": ("ssn", "social security"),
     "ca-sin": ("sin", "social insurance", "nas", "assurance sociale"),
-    "nl-bsn": ("bsn", "burgerservicenummer", "sofinummer", "citizen service number"),
+    "nl-bsn": ("bsn", "burgerservicenummer", "sofinummer", "citizen service"),
     "de-idnr": ("steuer-id", "steuerid", "steuer-idnr", "identifikationsnummer", "idnr", "tax id", "steuernummer"),
     "br-cpf": ("cpf",),
     "in-aadhaar": ("aadhaar", "aadhar", "uidai"),

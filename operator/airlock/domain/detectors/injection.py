@@ -636,10 +636,12 @@ _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){16,}")
 _QUOTED = re.compile(r"[\"']([^\"'\n]{1,80})[\"']")
 _ASSIGNED = re.compile(r"\b\w{1,12}\s*=\s*[\"'][^\"'\n]{1,80}[\"']")
 _MIXED_SCRIPT = re.compile(r"[a-z][а-яёα-ω]|[а-яёα-ω][a-z]", re.IGNORECASE)
-# rot13 of "ignore", "instructions", "previous", "system", "prompt", "disregard", "reveal", "rules".
-_ROT13_STEMS = ("vtaber", "vafgehpgvba", "cerivbhf", "flfgrz", "cebzcg", "qvfertneq", "erirny", "ehyrf")
-# rot13 of "you", "your", "now", "the", "and", "all", "are": two of them as words and a text is decoded.
-_ROT13_WORDS = frozenset({"lbh", "lbhe", "abj", "gur", "naq", "nyy", "ner"})
+# rot13 of "you", "your", "now", "the", "and", "all", "are", "ignore", "instructions", "previous", "system",
+# "prompt", "disregard", "reveal", "rules": two of them as words and the text is decoded and judged again.
+_ROT13_WORDS = frozenset(
+    {"lbh", "lbhe", "abj", "gur", "naq", "nyy", "ner", "vtaber", "vafgehpgvbaf", "cerivbhf", "flfgrz", "cebzcg"}
+    | {"qvfertneq", "erirny", "ehyrf"}
+)
 _SIGNAL_WEIGHT = {s.name: s.weight for s in SIGNALS}
 _SIGNAL_KIND = {s.name: s.kind for s in SIGNALS}
 _ENCODED_WEIGHTS = {
@@ -679,16 +681,21 @@ for _i, _signal in enumerate(SIGNALS):
 _MARKUP_SIGNALS = tuple(i for i, s in enumerate(SIGNALS) if s.markup)
 
 
-def _candidates(folded: textmod.Folded) -> list[int]:
-    words = set(_WORD.findall(folded.words))
+_MARKUP_GATES = tuple((gate, i) for i in _MARKUP_SIGNALS for gate in SIGNALS[i].gates[0])
+
+
+def _candidates(folded: textmod.Folded, words: set[str]) -> list[int]:
     chosen = {i for word in words.intersection(_BY_WORD) for i in _BY_WORD[word]}
     chosen = {i for i in chosen if all(not words.isdisjoint(group) for group in SIGNALS[i].gates[1:])}
-    chosen.update(i for i in _MARKUP_SIGNALS if any(gate in folded.plain for gate in SIGNALS[i].gates[0]))
+    plain = folded.plain
+    for gate, i in _MARKUP_GATES:
+        if gate in plain:
+            chosen.add(i)
     return sorted(chosen)
 
 
-def _phrases(folded: textmod.Folded, evidence: _Evidence, *, origin: bool = True) -> None:
-    for index in _candidates(folded):
+def _phrases(folded: textmod.Folded, evidence: _Evidence, words: set[str], *, origin: bool = True) -> None:
+    for index in _candidates(folded, words):
         signal = SIGNALS[index]
         if signal.weight <= evidence.weights.get(signal.name, 0.0):
             continue
@@ -702,7 +709,8 @@ def _phrases(folded: textmod.Folded, evidence: _Evidence, *, origin: bool = True
 def _attack_in(decoded: str) -> bool:
     """Whether a decoded payload carries an attack phrase itself."""
     inner = _Evidence({}, {}, 0, 0)
-    _phrases(textmod.fold(decoded), inner, origin=False)
+    folded = textmod.fold(decoded)
+    _phrases(folded, inner, set(_WORD.findall(folded.words)), origin=False)
     return any(_SIGNAL_KIND[name] != "encoding" and weight >= 0.4 for name, weight in inner.weights.items())
 
 
@@ -716,7 +724,7 @@ def _printable(raw: bytes) -> str | None:
     return decoded
 
 
-def _encodings(text: str, folded: textmod.Folded, evidence: _Evidence) -> None:
+def _encodings(text: str, folded: textmod.Folded, words: set[str], evidence: _Evidence) -> None:
     if len(text) >= 20:
         for m in _BASE64.finditer(text):
             chunk = m.group()
@@ -733,13 +741,9 @@ def _encodings(text: str, folded: textmod.Folded, evidence: _Evidence) -> None:
                 decoded = None
             if decoded and _attack_in(decoded):
                 evidence.add("hex-payload", "encoding", _ENCODED_WEIGHTS["hex-payload"], m.span())
-    rot13 = (
-        any(stem in folded.plain for stem in _ROT13_STEMS)
-        or len(_ROT13_WORDS.intersection(_WORD.findall(folded.plain))) >= 2
-    )
-    if rot13 and _attack_in(codecs.decode(folded.plain, "rot13")):
+    if len(_ROT13_WORDS.intersection(words)) >= 2 and _attack_in(codecs.decode(folded.plain, "rot13")):
         evidence.add("rot13-payload", "encoding", _ENCODED_WEIGHTS["rot13-payload"], None)
-    if len(_ASSIGNED.findall(text)) >= 2:
+    if "=" in text and len(_ASSIGNED.findall(text)) >= 2:
         pieces = _QUOTED.findall(text)
         if len(pieces) >= 2 and (_attack_in("".join(pieces)) or _attack_in(" ".join(pieces))):
             evidence.add("split-payload", "encoding", _ENCODED_WEIGHTS["split-payload"], None)
@@ -753,9 +757,10 @@ def _encodings(text: str, folded: textmod.Folded, evidence: _Evidence) -> None:
 
 def _evidence(text: str) -> _Evidence:
     folded = textmod.fold(text)
+    words = set(_WORD.findall(folded.words))
     evidence = _Evidence({}, {}, len(text), 0)
-    _phrases(folded, evidence)
-    _encodings(text, folded, evidence)
+    _phrases(folded, evidence, words)
+    _encodings(text, folded, words, evidence)
     return evidence
 
 

@@ -50,15 +50,14 @@ _ALNUM = re.compile(
     r"(?P<iban>[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,34})"
     r"|(?P<cf>[A-Z]{6}[0-9LMNP-V]{2}[A-EHLMPR-T][0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{3}[A-Z])"
     r"|(?P<nie>[XYZ]-?\d{7}-?[A-Z])"
-    r"|(?P<dni>\d{8}-?[A-Z])"
     r"|(?P<nino>[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D])"
-    r"|(?P<nir>[12] ?\d{2} ?\d{2} ?2[AB] ?\d{3} ?\d{3} ?\d{2})"  # French NIR born in Corsica (2A, 2B)
     r")(?![a-z0-9])"
 )
-
-# Where an identifier with letters can start (each alternative of _ALNUM begins with one of these).
-_ALNUM_GATE = re.compile(r"[A-Z]{2} ?\d\d|[A-Z]{6}[0-9LMNP-V]|[XYZ]-?\d{7}|\d{8}-?[A-Z]|\d 2[AB] \d|\d2[AB]\d")
-_GATE_LOOKBACK = 10  # an identifier may start this far before the gate's match (a NIR before its "2A")
+# Where one of them can start: an upper-case letter followed by what each needs (a charset first: a fast scan).
+_ALNUM_GATE = re.compile(r"[A-Z](?:[A-Z] ?\d\d|[A-Z]{5}[0-9LMNP-V]|-?\d{7})")
+# Identifiers that start with digits and end with a letter: looked for at the digit stretches.
+_DNI = re.compile(r"(?P<dni>\d{8}-?[A-Z])(?![A-Za-z0-9])")
+_NIR_CORSICA = re.compile(r"(?<![A-Za-z0-9])(?P<nir>[12] ?\d{2} ?\d{2} ?2[AB] ?\d{3} ?\d{3} ?\d{2})(?![A-Za-z0-9])")
 _EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
 _EMAIL_DOMAIN = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
@@ -79,25 +78,25 @@ _FILE_SUFFIXES = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "css", "
 _GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")  # the only IPv6 space allocated for hosts on the internet
 _IPV6_CHARS = frozenset("0123456789abcdefABCDEF:")
 
-_HINT_WORD = re.compile(
-    r"\b(" + "|".join(sorted((re.escape(w) for w in phones.HINTS_BY_WORD), key=len, reverse=True)) + r")\b"
-)
-_ID_WORD = re.compile(
-    r"\b("
-    + "|".join(sorted((re.escape(w) for ws in identifiers.CONTEXT_WORDS.values() for w in ws), key=len, reverse=True))
-    + r")\b"
-)
+# The words before a number, walked back from it (cheaper than searching the context with big alternations).
+_TOKEN = re.compile(r"[^\W\d_][\w'\-]*|[#:]")
 _ID_BY_WORD = {w: name for name, ws in identifiers.CONTEXT_WORDS.items() for w in ws}
 # A number introduced as one of these is an identifier of a thing, not of a person.
-_NOT_PERSONAL = re.compile(
-    r"\b(?:order|invoice|tracking|ticket|case|ref|reference|serial|sku|part|model|isbn|issn|ean|upc|imei|"
-    r"booking|confirmation|transaction|txn|policy|receipt|parcel|shipment|package|voucher|coupon|code|pin|otp|"
-    r"article|item|product|batch|lot|build|version|release|auftrag|auftragsnummer|bestellung|bestellnummer|rechnung|"
-    r"rechnungsnummer|sendung|sendungsnummer|kundennummer|commande|facture|colis|pedido|factura|envío|ordine|"
-    r"fattura|spedizione|bestelling|factuur|zending|pedido|fatura|encomenda|rastreio)"
-    r"(?:\s*(?:number|no\.?|nr\.?|num(?:ber)?|nummer|numéro|número|numero|id|#))?\s*[:#]?\s*(?:is\s+|was\s+)?$"
-    r"|\b(?:loyalty|gift|membership|member|bonus|club|reward|store|customer|client|account)s?"
-    r"(?:\s+(?:card|account|id))?(?:\s*(?:number|no\.?|nr\.?|id|#))?\s*[:#]?\s*(?:is\s+|was\s+)?$"
+NOT_PERSONAL = frozenset(
+    {
+        "order", "invoice", "tracking", "ticket", "case", "ref", "reference", "serial", "sku", "part", "model",
+        "isbn", "issn", "ean", "upc", "imei", "booking", "confirmation", "transaction", "txn", "policy", "receipt",
+        "parcel", "shipment", "package", "voucher", "coupon", "code", "pin", "otp", "article", "item", "product",
+        "batch", "lot", "build", "version", "release", "loyalty", "gift", "membership", "member", "bonus", "club",
+        "reward", "rewards", "store", "customer", "client", "account", "auftrag", "auftragsnummer", "bestellung",
+        "bestellnummer", "rechnung", "rechnungsnummer", "sendung", "sendungsnummer", "kundennummer", "commande",
+        "facture", "colis", "pedido", "factura", "envío", "ordine", "fattura", "spedizione", "bestelling", "factuur",
+        "zending", "fatura", "encomenda", "rastreio",
+    }
+)  # fmt: skip
+# Words that may stand between such a word and the number ("order number: 123", "loyalty card no. 123").
+_CONNECTORS = frozenset(
+    {"number", "no", "nr", "num", "nummer", "numéro", "número", "numero", "id", "is", "was", "#", ":", "card", "n°"}
 )
 _VERSION_WORD = re.compile(r"\b(?:version|ver\.?|v|release|build|firmware|rev(?:ision)?|update|patch)\s*:?\s*$")
 
@@ -131,14 +130,20 @@ def _number(text: str, m: re.Match[str]) -> _Candidate | None:
     after = text[end : end + 1]
     if after.isalpha() and after not in "xX":
         return None  # part of a word or an identifier with letters (DNI, NIE)
-    before = text[max(0, start - CONTEXT) : start].lower()
     if raw.count(".") == 3 and len(raw) <= 15 and raw.replace(".", "").isdigit():
-        found = _ipv4(raw, before)
+        found = _ipv4(raw, text[max(0, start - CONTEXT) : start].lower())
         return _Candidate(start, end, found.kind, found.detail, found.value) if found else None
-    digits = _NON_DIGIT.sub("", raw)
-    if len(digits) < 7 or _DATEISH.fullmatch(raw) or (_VERSIONISH.fullmatch(raw) and len(digits) < 9):
+    digits = raw if raw.isdigit() else _NON_DIGIT.sub("", raw)
+    if (
+        len(digits) < 7
+        or len(digits) > 19
+        or _DATEISH.fullmatch(raw)
+        or (_VERSIONISH.fullmatch(raw) and len(digits) < 9)
+    ):
         return None
-    if _NOT_PERSONAL.search(before):
+    before = text[max(0, start - CONTEXT) : start].lower()
+    tokens = _TOKEN.findall(before)
+    if _not_personal(tokens):
         return None
     if raw.startswith("+") or raw.startswith("(+"):
         phone = phones.international(raw) if len(digits) <= 15 else None
@@ -147,7 +152,7 @@ def _number(text: str, m: re.Match[str]) -> _Candidate | None:
         phone = phones.international(raw)
         if phone is not None:
             return _Candidate(start, end, "phone", phone.region, phone.national)
-    named, hints = _introduced(before)
+    named, hints = _introduced(tokens)
     if hints:  # called a phone number: that is tried first
         found = _phone(raw, digits, start, end, hints)
         if found is not None:
@@ -169,17 +174,38 @@ def _number(text: str, m: re.Match[str]) -> _Candidate | None:
     return _phone(raw, digits, start, end, [])
 
 
-def _introduced(before: str) -> tuple[frozenset[str], list[str]]:
-    """What the closest naming word before a number calls it: an identifier (its names) or a phone (the word)."""
-    named = hint = None
-    for m in _ID_WORD.finditer(before):
-        named = m
-    for m in _HINT_WORD.finditer(before):
-        if named is None or m.group(1) not in phones.WEAK_HINTS:  # "social security number" names no phone
-            hint = m
-    if named is not None and (hint is None or named.start() > hint.start()):
-        return frozenset({_ID_BY_WORD[named.group(1)]}), []
-    return frozenset(), [hint.group(1)] if hint is not None else []
+def _not_personal(tokens: list[str]) -> bool:
+    """Whether the words right before a number introduce it as an order, invoice, tracking … number."""
+    for token in reversed(tokens[-4:]):
+        if token in _CONNECTORS:
+            continue
+        return token in NOT_PERSONAL
+    return False
+
+
+def _introduced(tokens: list[str]) -> tuple[frozenset[str], list[str]]:
+    """What the closest naming word before a number calls it: an identifier (its name) or a phone (the word).
+
+    "number" and its translations name a phone only when no identifier is named ("social security number").
+    """
+    named: str | None = None
+    hint: str | None = None
+    named_at = hint_at = -1
+    for at in range(len(tokens) - 1, -1, -1):
+        token = tokens[at]
+        if named is None:
+            name = (_ID_BY_WORD.get(f"{tokens[at - 1]} {token}") if at > 0 else None) or _ID_BY_WORD.get(token)
+            if name is not None:
+                named, named_at = name, at
+        if hint is None and token in phones.HINTS_BY_WORD:
+            hint, hint_at = token, at
+        if named is not None and hint is not None:
+            break
+    if named is not None and hint is not None and hint in phones.WEAK_HINTS:
+        hint = None
+    if named is not None and (hint is None or named_at > hint_at):
+        return frozenset({named}), []
+    return frozenset(), [hint] if hint is not None else []
 
 
 _GROUP = re.compile(r"\d+")
@@ -229,7 +255,14 @@ def _emails(text: str, start: int, out: list[_Candidate]) -> None:
         at = text.find("@", at + 1)
 
 
-def _ipv6(text: str, start: int, out: list[_Candidate]) -> None:
+def ipv6_addresses(text: str) -> list[str]:
+    """Every IPv6 address in ``text`` (global or not), compressed: what cross-customer compares on."""
+    found: list[_Candidate] = []
+    _ipv6(text, 0, found, every=True)
+    return [c.value for c in found]
+
+
+def _ipv6(text: str, start: int, out: list[_Candidate], *, every: bool = False) -> None:
     """Around each colon, the run of hex digits and colons; two colons or more and valid makes an address."""
     n = len(text)
     colon = text.find(":", start)
@@ -249,18 +282,19 @@ def _ipv6(text: str, start: int, out: list[_Candidate]) -> None:
                 address = ipaddress.IPv6Address(candidate)
             except ValueError:
                 address = None
-            if address is not None and address.is_global and address in _GLOBAL_UNICAST:
+            if address is not None and (every or (address.is_global and address in _GLOBAL_UNICAST)):
                 out.append(_Candidate(begin, end, "ipv6", "", address.compressed))
         colon = text.find(":", end)
 
 
 def _resolve(candidates: list[_Candidate]) -> list[_Candidate]:
-    """Overlapping candidates: the longest wins (an IBAN over the digits in it), then the earliest found."""
+    """Overlapping candidates: the longer wins (an IBAN over the digits in it; the first found on a tie)."""
     kept: list[_Candidate] = []
-    for c in sorted(candidates, key=lambda c: c.start - c.end):
-        if all(c.end <= k.start or c.start >= k.end for k in kept):
-            kept.append(c)
-    kept.sort(key=lambda c: c.start)
+    for c in sorted(candidates, key=lambda c: c.start):
+        kept.append(c)
+        while len(kept) > 1 and kept[-1].start < kept[-2].end:
+            last, before = kept.pop(), kept.pop()
+            kept.append(last if last.end - last.start > before.end - before.start else before)
     return kept
 
 
@@ -276,10 +310,20 @@ def find(text: str, start: int = 0) -> list[Finding]:
                 found = _number(text, m)
                 if found is not None:
                     candidates.append(found)
+        at = stretch.start()
+        if stretch.end() - at >= 8 and not (at and text[at - 1].isalnum()) and (dni := _DNI.match(text, at)):
+            found = _alnum(dni)
+            if found is not None:
+                candidates.append(found)
     gate = _ALNUM_GATE.search(text, start)
     if gate is not None:
-        for m in _ALNUM.finditer(text, max(start, gate.start() - _GATE_LOOKBACK)):
-            found = _alnum(m) if m.start() >= start else None
+        for m in _ALNUM.finditer(text, gate.start()):
+            found = _alnum(m)
+            if found is not None:
+                candidates.append(found)
+    if "2A" in text or "2B" in text:  # a French NIR of someone born in Corsica
+        for m in _NIR_CORSICA.finditer(text, start):
+            found = _alnum(m)
             if found is not None:
                 candidates.append(found)
     if "@" in text:
@@ -287,6 +331,8 @@ def find(text: str, start: int = 0) -> list[Finding]:
     if text.count(":", start) >= 2:
         _ipv6(text, start, candidates)
     lower = text.lower()
+    if len(lower) != len(text):  # a character whose lower case is longer ("İ"): keep offsets aligned
+        lower = "".join(ch.lower()[:1] for ch in text)
     for s in credentials.find_secrets(text, lower):
         if s.start >= start:
             candidates.append(_Candidate(s.start, s.end, "secret", s.detail, s.value))

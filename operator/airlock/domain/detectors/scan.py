@@ -8,17 +8,19 @@ Cross-customer (the seed incident: a chatbot quoting *other* customers' data)
 is a ``pii`` finding of the answer whose value the request does not contain —
 anywhere in it: system prompt, context documents, earlier turns, tool results.
 Values are compared normalised (a phone's national digits, a card's digits, a
-lower-cased e-mail, an IBAN without spaces), and also against the request's
-text with separators removed, so a number the request wrote in a shape the
-detector would not call PII (no keyword, odd spacing) still counts as the
-customer's own.
+lower-cased e-mail, an IBAN without spaces) against the request's text with
+separators removed and lower-cased, so "+49 30 1234567" in the answer is the
+customer's own when the request said "030/1234567", and a number the request
+wrote in a shape the detector would not call PII (no keyword, odd spacing)
+still counts as the customer's own.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 
 from airlock.domain.detectors import injection, pii, refusal
 from airlock.domain.detectors.canary import Canary
@@ -37,31 +39,47 @@ def compact(text: str) -> str:
 class RequestContext:
     """What an answer is judged against: built once per request.
 
-    ``request_text`` is every message of the request (system, user, assistant, tool) joined.
+    ``request_text`` is every message of the request (system, user, assistant, tool) joined. A value
+    of the answer is the customer's own when the request has it: the same normalised value among
+    ``request_findings`` (when the caller has them), or the value, without separators, within the
+    request's text without separators — which also covers a number the request wrote in a shape the
+    detector would not call PII. That text is computed the first time an answer has a finding to
+    compare (most answers have none); the request is never scanned for PII here.
     """
 
     request_text: str
     canary: Canary | None = None
-    request_findings: InitVar[Sequence[Finding] | None] = None
-    values: frozenset[tuple[str, str]] = field(init=False)
-    compacted: str = field(init=False, repr=False)
-
-    def __post_init__(self, request_findings: Sequence[Finding] | None) -> None:
-        found = pii.find(self.request_text) if request_findings is None else request_findings
-        object.__setattr__(self, "values", frozenset((f.kind, f.value) for f in found if f.detector is Detector.PII))
-        object.__setattr__(self, "compacted", compact(self.request_text))
+    request_findings: Sequence[Finding] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(
         cls, request_text: str, canary: Canary | None = None, *, request_findings: Sequence[Finding] | None = None
     ) -> RequestContext:
-        """Precompute the request's PII values; ``request_findings`` reuses a ``scan_request`` of the same text."""
+        """A context for ``request_text``; ``request_findings``: PII findings of (part of) that text, if at hand."""
         return cls(request_text, canary, request_findings)
+
+    @functools.cached_property
+    def values(self) -> frozenset[tuple[str, str]]:
+        """(kind, normalised value) of the PII among ``request_findings``."""
+        found = self.request_findings or ()
+        return frozenset((f.kind, f.value) for f in found if f.detector is Detector.PII)
+
+    @functools.cached_property
+    def compacted(self) -> str:
+        """The request's text without separators, lower case."""
+        return compact(self.request_text)
+
+    @functools.cached_property
+    def ipv6(self) -> frozenset[str]:
+        """The request's IPv6 addresses, compressed (one address has many written forms)."""
+        return frozenset(pii.ipv6_addresses(self.request_text))
 
     def contains(self, finding: Finding) -> bool:
         """Whether the request already had this value (then it is the customer's own, not a leak)."""
         if (finding.kind, finding.value) in self.values:
             return True
+        if finding.kind == "ipv6":
+            return finding.value in self.ipv6
         value = compact(finding.value)
         return len(value) >= _MIN_COMPARED and value in self.compacted
 

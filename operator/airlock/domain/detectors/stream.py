@@ -111,9 +111,9 @@ class ResponseStream:
         self._finished = False
 
     @property
-    def findings_pending(self) -> bool:
-        """Whether text is held back (for a caller that wants to know why nothing was emitted)."""
-        return self._emitted < self._total
+    def held(self) -> int:
+        """Characters received and not emitted yet (held back while a possible finding is judged)."""
+        return self._total - self._emitted
 
     def feed(self, delta: str) -> StreamScan:
         """Take the next piece of the answer: what may be emitted now, and the findings judged now."""
