@@ -12,7 +12,7 @@ sandbox API server holding the guard's AISystem, Healthy, idle during the measur
 * **streaming**: ``--streams`` streamed answers of 64 chunks each, through the guard and directly;
   the upstream stamps each chunk with its send time; added per chunk = arrival through the guard
   minus arrival directly, per percentile. Target: <= 1 ms at p99. (With ``redact`` the text of a
-  chunk may be held back by the stream window; the event itself is forwarded at once, and that
+  chunk may be held back while it may begin a finding; the event itself is forwarded at once, and that
   is what is timed.)
 * **throughput**: a closed loop of ``--concurrency`` connections to the guard for ``--seconds``,
   then an open loop at ``--throughput-rate`` req/s. Target: >= 1,000 req/s on one core with every

@@ -51,6 +51,8 @@ def test_a_bad_config_file_is_refused_at_start_naming_the_field(
         (["--system", "a/b", "--listen", "8080"], "--listen: expected HOST:PORT"),
         (["--system", "a/b", "--fallback-upstream", "fallback:8000"], "--fallback-upstream: expected an http://"),
         (["--system", "a/b", "--stale-after", "soon"], "invalid duration 'soon'"),
+        (["--system", "a/b", "--stream-window", "10"], "--stream-window must be at least 64"),
+        (["--system", "a/b", "--max-body-bytes", "0"], "--max-body-bytes and --max-answer-bytes must be positive"),
     ],
 )
 def test_bad_flags_are_refused(capsys: pytest.CaptureFixture[str], flags: list[str], says: str) -> None:

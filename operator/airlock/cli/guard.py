@@ -71,7 +71,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--connect-timeout", default="5s", metavar="DURATION", help="TCP connect timeout (default 5s)")
     parser.add_argument("--retry-after", type=int, default=30, help="Retry-After seconds of a 503 (default 30)")
-    parser.add_argument("--stream-window", type=int, default=256, help="characters held back to judge streamed text")
+    parser.add_argument(
+        "--stream-window",
+        type=int,
+        default=256,
+        help="characters of a streamed answer kept as context for the detectors (default 256, at least 64)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("AIRLOCK_LOG_LEVEL", "INFO"))
     parser.set_defaults(func=run)
 
@@ -112,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         connect_timeout = parse_seconds(args.connect_timeout)
         if args.max_body_bytes <= 0 or args.max_answer_bytes <= 0:
             raise ValueError("--max-body-bytes and --max-answer-bytes must be positive")
+        if args.stream_window < 64:
+            raise ValueError("--stream-window must be at least 64 characters")
         config = server.load_config(args.config) if args.config else None
     except (ValueError, DurationError, GuardConfigError) as exc:
         print(f"airlock guard: {exc}", file=sys.stderr)

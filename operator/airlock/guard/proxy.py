@@ -13,7 +13,7 @@ Guarantees, each tested in ``tests/guard/``:
 * Nothing a client sends or an upstream does crashes the proxy; every refusal is in
   the OpenAI error shape and counted under ``airlock_guard_requests_total{outcome}``.
 * With ``redact`` or ``block`` set, no text reaches the client unscanned: streamed
-  deltas are held back in a rolling window (``ResponseStream``) until judged; an
+  deltas are held back (``ResponseStream``) while they may begin a finding; an
   upstream error body is redacted too; a cut stream ends with its redacted tail and
   an error event; log-probabilities (which spell out the tokens) are dropped.
 * ``block`` never sends the offending text: a request is refused before it reaches
