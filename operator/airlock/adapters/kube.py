@@ -63,8 +63,19 @@ EVENTS = Resource("", "v1", "events", "Event")
 NETWORKPOLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
 SCALEDOBJECTS = Resource("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject")
 SELFSUBJECTREVIEWS = Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False)
+# Serving stacks (SPEC §8): served only where KServe, the Gateway API or Istio is installed.
+INFERENCESERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
+REFERENCEGRANTS = Resource("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant")
+VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService")
 
-TARGETS = {"Deployment": DEPLOYMENTS, "StatefulSet": STATEFULSETS, "Rollout": ROLLOUTS}
+TARGETS = {
+    "Deployment": DEPLOYMENTS,
+    "StatefulSet": STATEFULSETS,
+    "Rollout": ROLLOUTS,
+    "InferenceService": INFERENCESERVICES,
+}
+ROUTES = {"HTTPRoute": HTTPROUTES, "VirtualService": VIRTUALSERVICES}
 
 
 class ApiError(Exception):
@@ -175,6 +186,15 @@ class KubeClient:
     async def delete(self, resource: Resource, namespace: str | None, name: str) -> None:
         with contextlib.suppress(NotFound):
             await self.request("DELETE", resource.path(namespace, name))
+
+    async def served(self, resource: Resource) -> bool:
+        """Whether the API server serves ``resource`` at all (its CRD is installed), from API discovery."""
+        base = f"/apis/{resource.group}/{resource.version}" if resource.group else f"/api/{resource.version}"
+        try:
+            found = await self.request("GET", base)
+        except NotFound:
+            return False
+        return any(r.get("name") == resource.plural for r in found.get("resources") or [])
 
     async def scale(self, resource: Resource, namespace: str, name: str, replicas: int) -> dict[str, Any]:
         """Through the scale subresource, as an autoscaler or `kubectl scale` would."""

@@ -107,6 +107,13 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--keep", metavar="DIR", help="keep logs and kubeconfig in DIR")
+    parser.add_argument(
+        "--stack",
+        choices=("deployment", "kserve"),
+        default="deployment",
+        help="deployment (default): a Deployment behind a Service; kserve: a KServe InferenceService behind a "
+        "Gateway API HTTPRoute with InferencePool backends",
+    )
     parser.set_defaults(func=run)
 
 
@@ -152,6 +159,10 @@ def _ensure_prometheus() -> bool:
 def run(args: argparse.Namespace) -> int:
     if not _ensure_prometheus():
         return 1
+    if getattr(args, "stack", "deployment") == "kserve":
+        from airlock.cli import demo_kserve
+
+        return demo_kserve.run(args)
     from airlock.sandbox.receiver import Receiver
     from airlock.sandbox.world import running_world
 
