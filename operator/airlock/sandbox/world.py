@@ -441,12 +441,16 @@ def running_world(
     *,
     kubeconfig: Path | None = None,
     serving_crds: bool = False,
+    scrape_targets: list[str] | None = None,
+    scrape_interval: str = "1s",
 ) -> Iterator[World]:
     """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit.
 
     Without ``kubeconfig`` the API server is a new sandbox; with one, that cluster (see the module docstring).
     ``serving_crds``: the cluster serves KServe, Gateway API and Istio kinds from the start
     (``airlock.sandbox.serving``); without it they can be installed later, as on a real cluster.
+    ``scrape_targets``: more ``host:port`` for Prometheus besides the model server (e.g. an
+    ``airlock guard`` started later on a port chosen up front).
     """
     directory.mkdir(parents=True, exist_ok=True)
     cluster = ClusterThread().start() if kubeconfig is None else None
@@ -469,12 +473,17 @@ def running_world(
         if serving_crds:
             serving.install(api)
         model.start()
-        prometheus = PrometheusProcess([model.target], data_dir=directory / "prometheus")
+        prometheus = PrometheusProcess(
+            [model.target, *(scrape_targets or [])],
+            data_dir=directory / "prometheus",
+            scrape_interval=scrape_interval,
+            evaluation_interval=scrape_interval,
+        )
         prometheus.start()
         operator = OperatorProcess(
             config, prometheus.url, directory / "operator.log", operator_args, namespaces
         ).start()
-        prometheus.wait_for_scrape(timeout=30)
+        prometheus.wait_for_scrape(timeout=30, targets=[model.target])  # the others may start later
         world = World(
             cluster, api, config, model, prometheus, operator, directory, prefix=prefix, external=cluster is None
         )
