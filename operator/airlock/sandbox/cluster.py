@@ -49,6 +49,14 @@ import yaml
 
 from airlock.sandbox import _k8s_discovery as discovery
 from airlock.sandbox import _k8s_errors as errors
+from airlock.sandbox._k8s_admission import (
+    Admission,
+    AdmissionDenied,
+    AdmissionHook,
+    ResourceRef,
+    collecting_warnings,
+    warning_header,
+)
 from airlock.sandbox._k8s_errors import ApiError
 from airlock.sandbox._k8s_http import (
     ApiRequest,
@@ -66,8 +74,9 @@ from airlock.sandbox._k8s_objects import JSONObject, now, scale_view
 from airlock.sandbox._k8s_patches import json_patch, merge_patch, strategic_merge_patch
 from airlock.sandbox._k8s_registry import BUILTIN_TYPES, Registry, ResourceType
 from airlock.sandbox._k8s_selectors import parse_field_selector, parse_label_selector
-from airlock.sandbox._k8s_store import AdmissionDenied, AdmissionHook, ResourceRef, Store
+from airlock.sandbox._k8s_store import Store
 from airlock.sandbox._k8s_watch import EventLog
+from airlock.sandbox._k8s_webhooks import WebhookCall
 
 __all__ = [
     "KNOWN_GAPS",
@@ -79,6 +88,7 @@ __all__ = [
     "RunningServer",
     "SandboxCluster",
     "UserInfo",
+    "WebhookCall",
     "current_user",
     "kubeconfig",
     "main",
@@ -168,6 +178,8 @@ class SandboxCluster(kmock.KubernetesEmulator):
     """
 
     admission: list[AdmissionHook] = attrs.field(factory=list)
+    # Where webhook Services are reached (there is no cluster network): "name.namespace.svc:443" -> "host:port".
+    service_endpoints: dict[str, str] = attrs.field(factory=dict)
     # Trim the watch log to this many changes (older resourceVersions then get 410 Gone).
     max_watch_changes: int | None = None
     bookmark_interval: float = 10.0
@@ -175,13 +187,15 @@ class SandboxCluster(kmock.KubernetesEmulator):
     _registry: Registry = attrs.field(factory=Registry, init=False)
     _log: EventLog = attrs.field(init=False)
     _store: Store = attrs.field(init=False)
+    _admission: Admission = attrs.field(init=False)
     _server_address: str = attrs.field(default="127.0.0.1:0", init=False)
 
     def __attrs_post_init__(self) -> None:
         # Deliberately not calling kmock's post-init: its discovery and CRUD fallbacks are
         # what this class replaces. User reactions (higher priority) still come first.
         self._log = EventLog(self.max_watch_changes)
-        self._store = Store(self._registry, self._objects, self._log, self.admission)
+        self._admission = Admission(self.admission, self.service_endpoints)
+        self._store = Store(self._registry, self._objects, self._log, self._admission)
         for rt in BUILTIN_TYPES:
             self._registry.register(rt)
         for namespace in _DEFAULT_NAMESPACES:
@@ -239,6 +253,11 @@ class SandboxCluster(kmock.KubernetesEmulator):
             versions = [v for v in versions if int(v["metadata"]["resourceVersion"]) > since]
         return versions
 
+    @property
+    def webhook_calls(self) -> list[WebhookCall]:
+        """Every AdmissionReview sent to a webhook, oldest first (what, where, and the outcome)."""
+        return self._admission.webhook_calls
+
     def compact(self, keep: int = 0) -> None:
         """Forget old watch history, as etcd compaction does: older watches get 410 Gone."""
         self._log.compact(keep)
@@ -284,7 +303,12 @@ class SandboxCluster(kmock.KubernetesEmulator):
         user_token = _set_user(user)
         request_token = _current_request.set(api)
         try:
-            return await self._handle(request)
+            with collecting_warnings() as warnings:
+                served = await self._handle(request)
+            if warnings and not served.prepared:
+                for text in warnings:
+                    served.headers.add("Warning", warning_header(text))
+            return served
         except Exception as error:
             # A bug in the emulator or in a test's reaction: answer 500 and keep it for assertions.
             self.internal_errors.append(error)
