@@ -1,5 +1,8 @@
 # The two commands a new user needs: `make test` and `make demo`.
-PYTHON ?= python3
+# Everything runs from the checkout's own virtual environment (.venv/, made by scripts/setup.sh).
+VENV := $(CURDIR)/.venv
+PYTHON := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: setup test lint unit crds crds-check demo bench
 
@@ -7,7 +10,6 @@ PYTHON ?= python3
 SETUP_STAMP := build/.setup-done
 $(SETUP_STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
-	@mkdir -p build && touch $@
 
 setup: $(SETUP_STAMP)
 
@@ -34,6 +36,6 @@ crds-check:
 demo: $(SETUP_STAMP)
 	$(PYTHON) -m airlock demo
 
-bench:
+bench: $(SETUP_STAMP)
 	$(PYTHON) benchmarks/time_to_contain.py --runs 20 --interval 5s
 	$(PYTHON) benchmarks/time_to_contain.py --runs 20 --interval 15s

@@ -34,10 +34,10 @@ from airlock.api.aisystem import (
     ReleaseApproval,
 )
 from airlock.api.common import Action, FailureMode, Severity, Verb
-from airlock.api.incident import ActionRecord, AIIncident, IncidentPhase, Trigger, TriggerType
+from airlock.api.incident import AIIncident, IncidentPhase, Trigger, TriggerType
 from airlock.api.matrix import Threshold
 from airlock.api.policy import ContainmentPolicySpec
-from airlock.domain import authority, conditions, drills, evaluation
+from airlock.domain import authority, conditions, drills, evaluation, transitions
 from airlock.domain import containment as domain_containment
 from airlock.domain import incidents as domain_incidents
 from airlock.domain.decisions import Decision, OpenIncident, Situation, decide, release_blockers
@@ -343,7 +343,19 @@ class Engine:
                 )
             status.would_contain = would or None
         elif desired or (status.containment is not None and status.containment.active):
-            incident = await self._enforce(entry, status, incident, desired, decision, manual, caller, now)
+            intent = transitions.Intent(
+                system=entry.name,
+                desired=tuple(desired),
+                reason=decision.reason,
+                severity=decision.containment_severity,
+                failure_mode=decision.classification.failure_mode,
+                monitors_contain=bool(decision.contain),
+                manual=manual,
+                manual_request=annotations.get(keys.SHUTDOWN) if manual else None,
+                requester=caller.username if caller else None,
+                fallback_selector=spec.fallback.selector if spec.fallback else None,
+            )
+            incident = await self._enforce(entry, status, incident, intent, now)
         else:
             entry.target_missing = None
 
@@ -414,10 +426,10 @@ class Engine:
             return incident
         status.containment = Containment(
             active=True,
-            actions=targets.actions_from_saved(saved),
+            actions=transitions.actions_from_saved(saved),
             since=now,
             by="airlock",
-            reason="adopted from the target's airlock.dev/saved-state",
+            reason=transitions.ADOPTED_REASON,
             saved=saved,
         )
         log.warning("containment.adopted", namespace=entry.namespace, name=entry.name, saved=saved)
@@ -690,12 +702,10 @@ class Engine:
         entry: SystemEntry,
         status: AISystemStatus,
         incident: AIIncident | None,
-        desired: list[Action],
-        decision: Decision,
-        manual: bool,
-        caller: authority.Caller | None,
+        intent: transitions.Intent,
         now: datetime.datetime,
     ) -> AIIncident | None:
+        """Carry out one containment step (``airlock.domain.transitions`` decides; this writes and reports)."""
         plan = entry.plan
         assert plan is not None
         spec = plan.spec
@@ -707,133 +717,71 @@ class Engine:
             entry.target_missing = str(exc)
             return incident
         entry.target_missing = None
-        current = status.containment
-        owner, saved_on_target = targets.marker(observed)
-        active = current is not None and current.active
-        if not active and owner == entry.name and saved_on_target:
-            # The status was lost (re-created object, restored backup): adopt what the target says.
-            current = Containment(
-                active=True,
-                actions=targets.actions_from_saved(saved_on_target),
-                since=now,
-                by="airlock",
-                reason="adopted from the target's airlock.dev/saved-state",
-                saved=saved_on_target,
-            )
-            status.containment = current
-            active = True
-        base_saved = (current.saved if current and current.saved else None) or saved_on_target or {}
-        applied = list(current.actions) if current and active else []
-        new = [a for a in desired if a not in applied]
-        fallback_selector = spec.fallback.selector if spec.fallback else None
-        undone = domain_containment.reverted(applied, observed, fallback_selector)
-        if not new and not undone:
-            if current is not None and active and (manual != current.manual or (manual and not current.manual_request)):
-                current.manual = manual
-                current.manual_request = entry.annotations.get(keys.SHUTDOWN) if manual else None
-                if manual:
-                    current.by = caller.username if caller else current.by
-            if active and incident is not None and incident.status is not None and incident.status.contained_at is None:
-                # In effect on the target but not on the record (a crash between the two): record it now.
-                # When exactly it took effect is unknown, so no time-to-contain is claimed.
+        step = transitions.plan_step(intent, status.containment, observed, targets.marker(observed), now)
+        target = f"{spec.target.kind.value} {spec.target.name}"
+        if step.idle:
+            status.containment = transitions.idle(intent, step)
+            if (
+                step.active
+                and incident is not None
+                and incident.status is not None
+                and incident.status.contained_at is None
+            ):
+                records, message = transitions.found_applied(step, target, now)
                 incident.status.contained_at = now
                 incident.status.phase = IncidentPhase.CONTAINED
-                for action in applied:
-                    incident.status.actions.append(ActionRecord(action=action, at=now, result="found applied"))
-                what = ", ".join(a.value for a in applied)
-                incidents.note(
-                    incident, now, "Contained", f"{what} found in effect on {spec.target.kind.value} {spec.target.name}"
-                )
-                incident = await incidents.write_status(self.client, incident)
-                self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+                incident.status.actions.extend(records)
+                incidents.note(incident, now, "Contained", message)
+                incident = await self._write_incident(entry, incident)
             return incident
-        saved = domain_containment.save(new, observed, base_saved)
-        outcome = await targets.contain(self.client, entry.namespace, entry.name, spec, new + undone, observed, saved)
+        outcome = await targets.contain(
+            self.client, entry.namespace, entry.name, spec, step.writes, observed, step.saved
+        )
         accepted = self.clock()
-        by = (caller.username if caller else None) if manual else "airlock"
-        if manual and current is not None and active and current.manual and current.by:
-            by = current.by  # whoever authorized the shutdown, not whoever annotated last
-        reason = (
-            f"manual shutdown by {by}: {entry.annotations.get(keys.SHUTDOWN)}"
-            if manual and not decision.contain
-            else decision.reason
+        settled = transitions.settle(
+            intent, step, applied=outcome.applied, failed=outcome.failed, accepted=accepted, target=target
         )
-        first = not active
-        # A failed action is retried every cycle: report each distinct failure once, not once per cycle.
-        known_failures = set(current.failed) if current is not None and active else set()
-        fresh_failures = {a: why for a, why in outcome.failed.items() if f"{a.value}: {why}" not in known_failures}
-        status.containment = Containment(
-            active=True,
-            actions=[a for a in [*applied, *outcome.applied] if a not in outcome.failed] or list(outcome.applied),
-            since=current.since if current and active and current.since else accepted,
-            by=by,
-            reason=reason if first or new else (current.reason if current else reason),
-            severity=Severity.SEV1 if manual else decision.containment_severity,
-            manual=manual,
-            manual_request=entry.annotations.get(keys.SHUTDOWN) if manual else None,
-            saved=saved,
-            failed=[f"{a.value}: {why}" for a, why in outcome.failed.items()],
-        )
-        status.containment.actions = list(dict.fromkeys(status.containment.actions))
-        if undone:
-            message = f"{', '.join(a.value for a in undone)} had been undone on {spec.target.kind.value} {spec.target.name}; re-applied"
-            await self.client.event(entry.ref(), "Warning", "ContainmentReverted", message)
+        status.containment = settled.containment
+        for reason, message in settled.events:
+            await self.client.event(entry.ref(), "Warning", reason, message)
+        if step.undone:
             log.warning(
-                "containment.reverted", namespace=entry.namespace, name=entry.name, actions=[a.value for a in undone]
+                "containment.reverted",
+                namespace=entry.namespace,
+                name=entry.name,
+                actions=[a.value for a in step.undone],
             )
-        if fresh_failures:
-            await self.client.event(
-                entry.ref(),
-                "Warning",
-                "ActionFailed",
-                "; ".join(f"{a.value}: {why}" for a, why in fresh_failures.items()),
-            )
-        if outcome.applied and (first or new):
+        if settled.newly:
             m.CONTAINMENTS.labels(
-                (status.containment.severity.value if status.containment.severity else ""),
-                (decision.classification.failure_mode.value if decision.classification.failure_mode else ""),
-                "manual" if manual else "monitor",
+                settled.containment.severity.value if settled.containment.severity else "",
+                intent.failure_mode.value if intent.failure_mode else "",
+                "manual" if intent.manual else "monitor",
             ).inc()
             m.CONTAINMENTS_ACTIVE.labels(entry.namespace, entry.name).set(1)
-            await self.client.event(
-                entry.ref(),
-                "Warning",
-                "Contained",
-                f"{', '.join(a.value for a in outcome.applied)} applied to {spec.target.kind.value} {spec.target.name}: {reason}",
-            )
             log.warning(
                 "containment.applied",
                 namespace=entry.namespace,
                 name=entry.name,
                 incident=incident.metadata.name if incident else None,
-                actions=[a.value for a in outcome.applied],
+                actions=[a.value for a in settled.applied_now],
             )
-        if incident is not None and incident.status is not None:
-            recorded = False
-            for action in new + undone:
-                if action in outcome.failed and action not in fresh_failures:
-                    continue  # this failure is already on the record
-                recorded = True
-                result = (
-                    f"failed: {outcome.failed[action]}"
-                    if action in outcome.failed
-                    else ("re-applied" if action in undone else "applied")
-                )
-                incident.status.actions.append(ActionRecord(action=action, at=accepted, result=result))
-            if outcome.applied:
-                what = ", ".join(a.value for a in outcome.applied)
-                kind = "ContainmentReverted" if undone and not new else "Contained"
-                incidents.note(incident, accepted, kind, f"{what} on {spec.target.kind.value} {spec.target.name}", by)
-            if outcome.applied and incident.status.contained_at is None:
+        if incident is not None and incident.status is not None and (settled.records or settled.applied_now):
+            incident.status.actions.extend(settled.records)
+            if settled.note is not None:
+                incidents.note(incident, accepted, settled.note[0], settled.note[1], settled.by)
+            if settled.applied_now and incident.status.contained_at is None:
                 incident.status.contained_at = accepted
                 incident.status.phase = IncidentPhase.CONTAINED
                 detected = incident.spec.trigger.sample_time or incident.status.detected_at or accepted
                 ttc = domain_incidents.time_to_contain(detected, accepted)
                 incident.status.time_to_contain_seconds = ttc
                 m.TIME_TO_CONTAIN.observe(ttc)
-            if recorded or outcome.applied:
-                incident = await incidents.write_status(self.client, incident)
-                self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+            incident = await self._write_incident(entry, incident)
+        return incident
+
+    async def _write_incident(self, entry: SystemEntry, incident: AIIncident) -> AIIncident:
+        incident = await incidents.write_status(self.client, incident)
+        self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
         return incident
 
     async def _release(
