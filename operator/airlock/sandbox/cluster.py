@@ -67,7 +67,7 @@ from airlock.sandbox._k8s_http import (
     status_response,
     watch_response,
 )
-from airlock.sandbox._k8s_identity import UserInfo, authenticate, current_user, token_for
+from airlock.sandbox._k8s_identity import UserInfo, authenticate, current_user, parse_token, token_for
 from airlock.sandbox._k8s_identity import reset_current_user as _reset_user
 from airlock.sandbox._k8s_identity import set_current_user as _set_user
 from airlock.sandbox._k8s_objects import JSONObject, now, scale_view
@@ -635,11 +635,11 @@ def kubeconfig(url: str, token: str | None = None, namespace: str = "default") -
     user: JSONObject = {}
     if token:
         user["token"] = token
-        parts = token.split(":")
-        if len(parts) in (2, 3) and parts[0] == "user" and parts[1]:
-            user["as"] = parts[1]
-            if len(parts) == 3 and parts[2]:
-                user["as-groups"] = parts[2].split(",")
+        parsed = parse_token(token)
+        if parsed is not None:
+            user["as"] = parsed[0]
+            if parsed[1]:
+                user["as-groups"] = parsed[1]
     return {
         "apiVersion": "v1",
         "kind": "Config",
