@@ -13,7 +13,8 @@ version history (``cluster.objects[...]``) is kept. The parts kmock 0.8 lacks or
 wrong are replaced (see the ``_k8s_*`` modules): resourceVersions/uid/generation, 409 on
 stale writes, 422 on failed patches, label/field selectors, ``/status`` and ``/scale``,
 typed lists, discovery, PUT, namespaces, the four patch types, watch-from-RV with 410,
-finalizers, CRDs, identities and admission hooks, server-side Tables.
+finalizers, CRDs, identities, admission (Python hooks, webhooks over HTTPS, ValidatingAdmissionPolicies
+in CEL), server-side Tables.
 
 How to run it:
 
@@ -104,8 +105,17 @@ KNOWN_GAPS = """\
   tokens (anything else is 401) and Impersonate-* headers. client-go (kubectl) sends no credentials
   over plain HTTP, so write_kubeconfig() mirrors the token into the kubeconfig's as/as-groups.
 - No authorization: RBAC objects are stored and served but never enforced; anyone may impersonate.
-- Admission is only what SandboxCluster.admission hooks do (Python callables, API writes only, not
-  preload()); ValidatingAdmissionPolicy(Binding) and webhook configurations are stored, not evaluated.
+- Admission runs on API writes (not preload()) in the real server's order: SandboxCluster.admission
+  Python hooks and MutatingWebhookConfigurations, then ValidatingAdmissionPolicies (with bindings and
+  params) and ValidatingWebhookConfigurations. Not there: MutatingAdmissionPolicies, audit annotations
+  and the Audit action (no audit log), CEL cost budgets, policy status (typeChecking), the CEL
+  authorizer (an expression using it errs, and failurePolicy decides), optional types and the
+  url/ip/cidr/quantity/format/sets CEL libraries. CEL property escaping goes by field name, not by
+  schema: reserved words (namespace, ...) become __word__ except under map fields (annotations,
+  labels, data, ...). Webhooks get admission.k8s.io/v1 reviews only; clientConfig.service is reached
+  through SandboxCluster(service_endpoints=...) as there is no cluster network (the certificate is
+  still checked against the service's DNS name and caBundle). Admission runs under the store's single
+  write lock, so a slow webhook delays every write. generateName is resolved before admission.
 - No controllers: Deployments/StatefulSets/ReplicaSets never get Pods or status (kubectl rollout status
   waits forever); no garbage collection: ownerReferences and propagationPolicy are accepted and ignored,
   nothing cascades; deleting a Namespace deletes only the Namespace (no Terminating phase, no content
@@ -169,6 +179,11 @@ _current_request: contextvars.ContextVar[ApiRequest | None] = contextvars.Contex
 @attrs.define(kw_only=True)
 class SandboxCluster(kmock.KubernetesEmulator):
     """An in-memory Kubernetes API server (see the module docstring).
+
+    Admission configuration written through the API (ValidatingAdmissionPolicies and their
+    bindings, Mutating/ValidatingWebhookConfigurations) is enforced as a real server enforces
+    it (``_k8s_admission``); ``service_endpoints`` maps webhook Services to reachable addresses
+    (``{"name.namespace.svc:443": "127.0.0.1:9443"}``) and ``webhook_calls`` records every call.
 
     ``admission`` hooks are called before every persisted write as
     ``hook(operation, resource, old, new, user)`` (operation CREATE/UPDATE/DELETE,
