@@ -8,12 +8,17 @@ Two figures, each over N runs (default 20):
   Deployment's ``spec.replicas`` is 0 at the API server.  Target:
   p95 ≤ monitor interval + 1 s.
 * **force shutdown**: t0 is the ``airlock.dev/shutdown`` annotation being
-  accepted by the API server; t1 as above.  Target: p95 ≤ 1 s.
+  accepted by the API server; t1 as above.  Target: p95 ≤ 1 s.  The responder
+  (alice) writes it; how long the API server took to accept it (admission
+  included) is reported too.
+
+``--admission`` runs the world with the shipped ValidatingAdmissionPolicies
+(``policy``), the operator's own webhook (``webhook``), both, or none (default).
 
 Both clocks are read on this machine by pollers (10 ms for the target,
 50 ms for Prometheus), so each figure carries up to that much error.
 
-    python benchmarks/time_to_contain.py [--runs 20] [--interval 5s]
+    python benchmarks/time_to_contain.py [--runs 20] [--interval 5s] [--admission none|policy|webhook|both]
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from airlock.api.durations import parse_seconds
-from airlock.sandbox.world import World, deployment, running_world, service, wait_for
+from airlock.sandbox.world import AdmissionMode, World, deployment, running_world, service, wait_for
 
 ALICE = "alice@example.com"
 THRESHOLD = 0.5
@@ -118,13 +123,15 @@ def automatic(world: World, n: int, interval: str) -> float:
     return max(0.0, done["t1"] - t0)
 
 
-def forced(world: World, n: int, interval: str) -> float:
+def forced(world: World, n: int, interval: str) -> tuple[float, float]:
+    """(time to contain, time the API server took to accept the annotation)."""
     namespace, _ = _setup(world, 1000 + n, interval)
     done: dict[str, float] = {}
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_zero, args=(world, namespace, done, stop), daemon=True)
     watcher.start()
-    world.api.annotate(
+    sent = time.monotonic()
+    world.api.as_user(ALICE).annotate(
         "AISystem", namespace, "chatbot", {"airlock.dev/shutdown": "benchmark", "airlock.dev/requested-by": ALICE}
     )
     t0 = time.monotonic()
@@ -132,7 +139,7 @@ def forced(world: World, n: int, interval: str) -> float:
     stop.set()
     if "t1" not in done:
         raise SystemExit(f"forced run {n}: replicas never reached 0")
-    return done["t1"] - t0
+    return done["t1"] - t0, t0 - sent
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -151,17 +158,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--interval", default="5s")
+    parser.add_argument("--admission", choices=[m.value for m in AdmissionMode if m is not AdmissionMode.HOOK],
+                        default="none", help="the admission the API server runs with (default none)")  # fmt: skip
     args = parser.parse_args(argv)
     interval_s = parse_seconds(args.interval)
-    with tempfile.TemporaryDirectory(prefix="airlock-bench-") as tmp, running_world(Path(tmp)) as world:
+    with (
+        tempfile.TemporaryDirectory(prefix="airlock-bench-") as tmp,
+        running_world(Path(tmp), admission=args.admission) as world,
+    ):
         auto = [automatic(world, n, args.interval) for n in range(args.runs)]
         force = [forced(world, n, args.interval) for n in range(args.runs)]
     result = {
         "interval_seconds": interval_s,
+        "admission": args.admission,
         "automatic": summary(auto),
         "automatic_target_p95": interval_s + 1,
-        "forced_shutdown": summary(force),
+        "forced_shutdown": summary([contained for contained, _ in force]),
         "forced_target_p95": 1.0,
+        "forced_annotation_accepted": summary([accepted for _, accepted in force]),
     }
     print(json.dumps(result, indent=2))
     ok = result["automatic"]["p95"] <= interval_s + 1 and result["forced_shutdown"]["p95"] <= 1.0

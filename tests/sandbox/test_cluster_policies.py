@@ -380,3 +380,40 @@ def test_admission_configuration_is_exempt(sandbox_api: SandboxApi) -> None:
     assert sandbox_api.post(CM, configmap("c"))[0] == 422
     sandbox_api.ok("DELETE", f"{BINDINGS}/demo-binding")  # the lock-out can always be undone
     sandbox_api.ok("POST", CM, configmap("c"))
+
+
+def test_match_policy_equivalent_catches_the_same_resource_under_another_version(sandbox_api: SandboxApi) -> None:
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    sandbox_api.ok("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {"name": "v1", "served": True, "storage": True, "schema": schema},
+                {"name": "v2", "served": True, "storage": False, "schema": schema},
+            ],
+        },
+    })  # fmt: skip
+    rules = [{"apiGroups": ["example.com"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["widgets"]}]
+    seen = (
+        "request.resource.version == 'v1' && request.requestResource.version == 'v2'"
+        " && object.apiVersion == 'example.com/v1' && request.kind.kind == 'Widget'"
+    )
+    install(
+        sandbox_api,
+        policy(
+            matchConstraints={"resourceRules": rules},
+            validations=[{"expression": f"!({seen})", "message": "seen as v1", "reason": "Forbidden"}],
+        ),
+        binding(),
+    )
+
+    def widget(name: str) -> dict[str, Any]:
+        return {"apiVersion": "example.com/v2", "kind": "Widget", "metadata": {"name": name}}
+
+    status, body = sandbox_api.post("/apis/example.com/v2/namespaces/default/widgets", widget("w1"))
+    assert (status, body["message"].endswith("denied request: seen as v1")) == (403, True)
+    sandbox_api.ok("PATCH", f"{POLICIES}/demo", {"spec": {"matchConstraints": {"matchPolicy": "Exact"}}})
+    sandbox_api.ok("POST", "/apis/example.com/v2/namespaces/default/widgets", widget("w1"))

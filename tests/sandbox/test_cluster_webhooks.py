@@ -331,6 +331,19 @@ def test_only_matching_writes_are_sent(sandbox_api: SandboxApi, webhook: TlsWebh
     assert [review["request"]["name"] for _, review in webhook.reviews] == ["sent"]
 
 
+def test_a_delete_is_reviewed_with_the_old_object_only(sandbox_api: SandboxApi, webhook: TlsWebhook) -> None:
+    sandbox_api.ok("POST", CM, configmap("c", v="1"))
+    deletes = [{**RULES[0], "operations": ["DELETE"]}]
+    webhook.answers["/deletes"] = lambda r: {"allowed": r["oldObject"]["data"] != {"v": "keep"}}
+    validating(sandbox_api, hook_entry("deletes.example.com", by_url(webhook, "/deletes"), rules=deletes))
+    sandbox_api.ok("POST", CM, configmap("keep", v="keep"))
+    assert sandbox_api.delete(f"{CM}/keep")[0] == 403
+    sandbox_api.ok("DELETE", f"{CM}/c")
+    request = webhook.reviews[-1][1]["request"]
+    assert (request["operation"], request["object"], request["oldObject"]["data"]) == ("DELETE", None, {"v": "1"})
+    assert request["options"]["kind"] == "DeleteOptions"
+
+
 def test_a_match_condition_that_errs_obeys_the_failure_policy(sandbox_api: SandboxApi, webhook: TlsWebhook) -> None:
     validating(
         sandbox_api,

@@ -320,6 +320,9 @@ def evaluate(
         except ConfigurationError as error:
             configuration_error(policy, None, str(error))
             continue
+        except ApiError as error:  # the namespace of the write does not exist
+            configuration_error(policy, None, error.message)
+            continue
         if match is None:
             continue
         if policy.error is not None:
@@ -334,6 +337,9 @@ def evaluate(
                 params = collect_params(policy, binding, attributes, source)
             except ConfigurationError as error:
                 configuration_error(policy, binding_name, str(error))
+                continue
+            except ApiError as error:
+                configuration_error(policy, binding_name, error.message)
                 continue
             namespace = (
                 namespace_object(attributes.namespace)
