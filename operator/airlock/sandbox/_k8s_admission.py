@@ -150,9 +150,10 @@ class Admission:
         source = new if new is not None else old
         assert source is not None
         metadata = source.get("metadata") or {}
-        ref = ResourceRef(
-            rt.group, rt.version, rt.plural, subresource, rt.kind, metadata.get("namespace"), metadata.get("name", "")
-        )
+        name = metadata.get("name", "")
+        # As on a real server, a Namespace's own writes carry its name as their namespace.
+        namespace = name if (rt.group, rt.plural) == ("", "namespaces") else metadata.get("namespace")
+        ref = ResourceRef(rt.group, rt.version, rt.plural, subresource, rt.kind, namespace, name)
         return Attributes(operation, ref, new, old, user, namespaced=rt.namespaced, dry_run=dry_run)
 
     async def mutate(self, attributes: Attributes) -> JSONObject | None:
