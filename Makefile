@@ -27,11 +27,18 @@ test: $(SETUP_STAMP)
 
 crds:
 	$(PYTHON) -m airlock crds --write crds/ --write charts/airlock/crds/
+	$(PYTHON) -m airlock admission --write policies/admission/ --write charts/airlock/files/
 
 crds-check:
 	@tmp=$$(mktemp -d) && $(PYTHON) -m airlock crds --write $$tmp/ >/dev/null && \
 	  diff -ru crds/ $$tmp/ && diff -ru charts/airlock/crds/ $$tmp/ && rm -rf $$tmp && \
 	  echo "crds: up to date with the models"
+	@tmp=$$(mktemp -d) && $(PYTHON) -m airlock admission --write $$tmp/ >/dev/null && \
+	  diff -u policies/admission/webhook.yaml $$tmp/webhook.yaml && \
+	  diff -u policies/admission/validating-admission-policy.yaml $$tmp/validating-admission-policy.yaml && \
+	  diff -u charts/airlock/files/webhook.yaml $$tmp/webhook.yaml && \
+	  diff -u charts/airlock/files/validating-admission-policy.yaml $$tmp/validating-admission-policy.yaml && \
+	  rm -rf $$tmp && echo "admission manifests: up to date with the API"
 
 demo: $(SETUP_STAMP)
 	$(PYTHON) -m airlock demo

@@ -2,9 +2,10 @@
 
 The sandbox evaluates ValidatingAdmissionPolicies and webhook ``matchConditions`` on every
 write (``airlock.sandbox._k8s_vap``, ``_k8s_webhooks``, ``_k8s_cel``: celpy plus the
-Kubernetes CEL libraries, property-name escaping, lazily evaluated variables, failure
-policies). These helpers put one write of the admission corpus through that same code,
-without a running server: one evaluator for the corpus tests and the integration tests.
+Kubernetes CEL libraries such as ``split`` and ``join``, property-name escaping, lazily
+evaluated variables, params, failure policies). These helpers put one write of the
+admission corpus through that same code, without a running server: one evaluator for the
+corpus tests and the integration tests.
 """
 
 from __future__ import annotations
@@ -68,7 +69,34 @@ class Policy:
         groups: tuple[str, ...],
         obj: Any,
         old: Any,
-        params: dict[str, Any] | None = None,
+        params: list[dict[str, Any]] | None = None,
+    ) -> Outcome:
+        """One write; a policy with a paramKind is evaluated once per param (any failure denies).
+
+        ``params`` stands for what the binding's ``paramRef`` selects; none (with the shipped
+        ``parameterNotFoundAction: Allow``) admits.
+        """
+        if self.compiled.param_kind is None:
+            return self._evaluate_one(operation, kind, username, groups, obj, old, None)
+        outcomes = [self._evaluate_one(operation, kind, username, groups, obj, old, p) for p in params or []]
+        if not outcomes:
+            return Outcome(matched=False)
+        return Outcome(
+            matched=any(o.matched for o in outcomes),
+            failed=tuple(sorted({i for o in outcomes for i in o.failed})),
+            messages=tuple(dict.fromkeys(m for o in outcomes for m in o.messages)),
+            errors=tuple(dict.fromkeys(e for o in outcomes for e in o.errors)),
+        )
+
+    def _evaluate_one(
+        self,
+        operation: str,
+        kind: str,
+        username: str,
+        groups: tuple[str, ...],
+        obj: Any,
+        old: Any,
+        params: dict[str, Any] | None,
     ) -> Outcome:
         write = attributes(operation, kind, username, groups, obj, old)
         match = self.compiled.matches(write, _no_namespace)

@@ -314,7 +314,7 @@ def test_one_operator_replica_with_probes_and_resources(case: str) -> None:
     sa = one(case, "ServiceAccount")
     assert args.operator_username == f"system:serviceaccount:{namespace}:{sa['metadata']['name']}"
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
-    assert args.admin_group == values.get("adminGroups", ["airlock-admins"])
+    assert args.admin_group == values.get("adminGroups", ["airlock-admins", "system:masters"])
     pdb = one(case, "PodDisruptionBudget")
     assert (
         pdb["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
@@ -418,7 +418,7 @@ def test_validating_admission_policy_is_templated() -> None:
         expected = _substitute(
             theirs["spec"],
             ("system:serviceaccount:airlock-system:airlock", "system:serviceaccount:ops:prod-airlock"),
-            ("['airlock-admins']", "['platform-admins', 'security']"),
+            ("['airlock-admins', 'system:masters']", "['platform-admins', 'security']"),
         )
         if theirs["kind"].endswith("Binding"):
             expected["policyName"] = expected["policyName"].replace("airlock-", "prod-airlock-", 1)

@@ -128,6 +128,7 @@ class Verb(StrEnum):
     RELEASE = "release"
     DRILL = "drill"
     REPORT = "report"  # classify harm, record regulatory submissions
+    CONFIGURE = "configure"  # change the plan itself: mode, monitors, severities, target, responders, ... (SPEC §7)
 
 
 class ConditionStatus(StrEnum):

@@ -54,14 +54,14 @@ def register(subparsers: Any) -> None:
         "--status-refresh", type=float, default=30.0, help="seconds between value-only status updates (default 30)"
     )
     admission = parser.add_argument_group(
-        "admission (SPEC §4)", "who may change responders; the webhook that enforces control annotations"
+        "admission (SPEC §4, §7)", "who may change the plan; the webhook that enforces control annotations and the plan"
     )
     admission.add_argument(
         "--admin-group",
         action="append",
         default=None,
-        help="group allowed to change responders and policyRef (repeatable; env AIRLOCK_ADMIN_GROUPS, "
-        "comma-separated; default airlock-admins)",
+        help="group allowed to change the plan (an AISystem's spec, ContainmentPolicies; repeatable; env AIRLOCK_ADMIN_GROUPS, "
+        "comma-separated; default airlock-admins and system:masters)",
     )
     admission.add_argument(
         "--operator-username",
@@ -96,7 +96,7 @@ def _admin_groups(args: argparse.Namespace) -> tuple[str, ...]:
     if args.admin_group:
         return tuple(args.admin_group)
     from_env = [g.strip() for g in os.environ.get("AIRLOCK_ADMIN_GROUPS", "").split(",") if g.strip()]
-    return tuple(from_env) or (authority.DEFAULT_ADMIN_GROUP,)
+    return tuple(from_env) or authority.DEFAULT_ADMIN_GROUPS
 
 
 def _webhook(args: argparse.Namespace) -> WebhookConfig | None:

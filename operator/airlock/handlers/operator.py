@@ -44,7 +44,7 @@ class OperatorConfig:
     context: str | None = None
     status_refresh_seconds: float = 30.0
     # Admission (SPEC §4): who may change responders, and the operator's own identity (exempt).
-    admin_groups: tuple[str, ...] = (authority.DEFAULT_ADMIN_GROUP,)
+    admin_groups: tuple[str, ...] = authority.DEFAULT_ADMIN_GROUPS
     operator_username: str = field(
         default_factory=lambda: os.environ.get("AIRLOCK_OPERATOR_USERNAME") or authority.DEFAULT_OPERATOR
     )

@@ -16,7 +16,8 @@
   with ``clientConfig.url`` pointing at a running operator (``airlock run --webhook-port``)
   and its CA as ``caBundle``: the sandbox then calls the real webhook over HTTPS.
 
-The last two read the repository's ``policies/admission/`` (a checkout, not a wheel).
+The last two start from the text :mod:`airlock.api.admission` generates (the same as the
+files under ``policies/admission/``, held to them by ``make crds-check``).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ import base64
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from airlock.api import admission as manifests
 from airlock.api.matrix import Responder
 from airlock.domain import authority
 from airlock.sandbox.cluster import AdmissionDenied, ResourceRef, SandboxCluster, UserInfo
@@ -62,7 +63,8 @@ class AuthorityHook:
         if changes and new is not None:
             new = authority.with_annotations(new, changes)
             request = authority.AdmissionRequest(operation=operation, kind=kind, old=old, new=new, caller=caller)
-        responders = self._responders(request, resource.namespace) if authority.needs_responders(request) else []
+        needed = authority.needs_responders(request, self.settings)
+        responders = self._responders(request, resource.namespace) if needed else []
         verdict = authority.admit(request, responders, self.settings)
         if not verdict.allowed:
             # As the API server words a webhook's refusal (the names of policies/admission/webhook.yaml).
@@ -72,6 +74,8 @@ class AuthorityHook:
 
     def _responders(self, request: authority.AdmissionRequest, namespace: str | None) -> Sequence[Responder]:
         basis = authority.authority_basis(request.old, request.new)
+        if request.kind is authority.Kind.CONTAINMENT_POLICY:
+            return authority.inline_responders(request.old)
         if request.kind is authority.Kind.AIINCIDENT:
             name = authority.incident_system(basis)
             basis = self.cluster.get_object("aisystems.airlock.dev", namespace, name) if name else None
@@ -86,7 +90,7 @@ class AuthorityHook:
 def install(
     cluster: SandboxCluster,
     *,
-    admin_groups: Sequence[str] = (authority.DEFAULT_ADMIN_GROUP,),
+    admin_groups: Sequence[str] = authority.DEFAULT_ADMIN_GROUPS,
     operator: str = authority.DEFAULT_OPERATOR,
 ) -> AuthorityHook:
     """Enforce airlock's authority rules on ``cluster`` (call before requests arrive); returns the hook."""
@@ -97,17 +101,19 @@ def install(
 
 # -- the shipped manifests, rendered as charts/airlock/templates/*.yaml render them ---------------
 
-ADMISSION_DIR = Path(__file__).resolve().parents[3] / "policies" / "admission"
-_PLACEHOLDER_OPERATOR = "'system:serviceaccount:airlock-system:airlock'"
-_PLACEHOLDER_ADMINS = "expression: \"['airlock-admins']\""
+_PLACEHOLDER_OPERATOR = f"'{manifests.DEFAULT_OPERATOR}'"
+
+
+def _cel_list(items: Sequence[str]) -> str:
+    return "[" + ", ".join(f"'{item}'" for item in items) + "]"
+
+
+_PLACEHOLDER_ADMINS = f'expression: "{_cel_list(manifests.DEFAULT_ADMIN_GROUPS)}"'
 
 
 def _shipped(name: str) -> str:
-    path = ADMISSION_DIR / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the shipped admission manifests come with a checkout of airlock")
     # The chart drops the comment lines first.
-    return re.sub(r"(?m)^#.*\n", "", path.read_text(encoding="utf-8"))
+    return re.sub(r"(?m)^#.*\n", "", manifests.FILES[name]())
 
 
 def _documents(text: str) -> list[dict[str, Any]]:
@@ -116,7 +122,7 @@ def _documents(text: str) -> list[dict[str, Any]]:
 
 def shipped_policies(
     *,
-    admin_groups: Sequence[str] = (authority.DEFAULT_ADMIN_GROUP,),
+    admin_groups: Sequence[str] = authority.DEFAULT_ADMIN_GROUPS,
     operator: str = authority.DEFAULT_OPERATOR,
     fullname: str = "airlock",
 ) -> list[dict[str, Any]]:
@@ -125,8 +131,7 @@ def shipped_policies(
     text = text.replace("name: airlock-", f"name: {fullname}-").replace(
         "policyName: airlock-", f"policyName: {fullname}-"
     )
-    groups = "[" + ", ".join(f"'{group}'" for group in admin_groups) + "]"
-    text = text.replace(_PLACEHOLDER_ADMINS, f'expression: "{groups}"')
+    text = text.replace(_PLACEHOLDER_ADMINS, f'expression: "{_cel_list(admin_groups)}"')
     return _documents(text.replace(_PLACEHOLDER_OPERATOR, f"'{operator}'"))
 
 

@@ -374,7 +374,7 @@ def running_world(
     operator_args: list[str] | None = None,
     *,
     admission: AdmissionMode | str = AdmissionMode.NONE,
-    admin_groups: Sequence[str] = (authority.DEFAULT_ADMIN_GROUP,),
+    admin_groups: Sequence[str] = authority.DEFAULT_ADMIN_GROUPS,
 ) -> Iterator[World]:
     """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit."""
     mode = AdmissionMode(admission)
@@ -388,7 +388,8 @@ def running_world(
     operator: OperatorProcess | None = None
     try:
         secured = mode is not AdmissionMode.NONE
-        setup_token = token_for(SETUP_USERNAME, ["system:masters", *admin_groups]) if secured else None
+        setup_groups = list(dict.fromkeys(["system:masters", *admin_groups]))
+        setup_token = token_for(SETUP_USERNAME, setup_groups) if secured else None
         api = Api(cluster.url, setup_token)
         load_crds(api)
         kubeconfig = cluster.write_kubeconfig(directory / "kubeconfig", token=setup_token)
