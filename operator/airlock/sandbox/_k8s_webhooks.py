@@ -230,6 +230,17 @@ def target(hook: Webhook, service_endpoints: Mapping[str, str]) -> Target:
     return Target(url, f"https://{address}{path}", host)
 
 
+def _nominal_url(client: Mapping[str, Any]) -> str:
+    """The URL a real API server would call (for the record; empty if the clientConfig is malformed)."""
+    if client.get("url"):
+        return str(client["url"])
+    service = client.get("service")
+    if isinstance(service, Mapping) and service.get("name") and service.get("namespace"):
+        port, path = int(service.get("port") or 443), str(service.get("path") or "/")
+        return f"https://{service['name']}.{service['namespace']}.svc:{port}{path}"
+    return ""
+
+
 class WebhookClient:
     """Sends AdmissionReviews over HTTPS, verifying certificates as the API server does."""
 
@@ -256,11 +267,11 @@ class WebhookClient:
         """POST the review; the verified response (``AdmissionReview.response``) or CallFailed."""
         uid = str(uuid.uuid4())
         body = review(attributes, match, uid)
-        where = target(hook, self.service_endpoints)
+        client_config = hook.document.get("clientConfig") or {}
         record = WebhookCall(
             webhook=hook.name,
             configuration=hook.configuration,
-            url=where.url,
+            url=_nominal_url(client_config),
             operation=attributes.operation,
             resource=str(attributes.ref),
             namespace=attributes.namespace,
@@ -271,6 +282,7 @@ class WebhookClient:
         self.calls.append(record)
         started = time.monotonic()
         try:
+            where = target(hook, self.service_endpoints)
             response = await self._post(hook, where, body)
             verified = _verify(response, uid, hook.mutating)
         except CallFailed as failure:
@@ -321,9 +333,7 @@ class WebhookClient:
             raise CallFailed(
                 f'failed to call webhook: Post "{shown}": dial tcp {parsed.netloc}: connect: {error.strerror or error}'
             ) from None
-        except (aiohttp.ClientError, OSError, asyncio.CancelledError) as error:
-            if isinstance(error, asyncio.CancelledError):
-                raise
+        except (aiohttp.ClientError, OSError) as error:
             raise CallFailed(f'failed to call webhook: Post "{shown}": {error}') from None
         try:
             return json.loads(text)
