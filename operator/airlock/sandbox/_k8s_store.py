@@ -8,8 +8,8 @@ that produce no event. This module implements that contract on top of kmock's
 ``ObjectsArray`` (so kmock's per-object version history keeps working for assertions)
 and the global :class:`~airlock.sandbox._k8s_watch.EventLog`.
 
-All writes are serialised by one asyncio lock: admission hooks may be async, and a
-read-modify-write must not interleave with another write to the same object.
+All writes are serialised by one asyncio lock: admission (``_k8s_admission``) may await hooks
+and webhooks, and a read-modify-write must not interleave with another write to the same object.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import asyncio
 import base64
 import copy
 import json
-import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -45,8 +44,6 @@ from airlock.sandbox._k8s_patches import PatchError
 from airlock.sandbox._k8s_registry import Registry, ResourceType, types_from_crd
 from airlock.sandbox._k8s_selectors import FieldSelector, LabelSelector
 from airlock.sandbox._k8s_watch import Change, EventLog
-
-logger = logging.getLogger("airlock.sandbox.cluster")
 
 # Server-owned metadata that a client cannot set on create.
 _SERVER_METADATA = (
