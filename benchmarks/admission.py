@@ -2,7 +2,9 @@
 
 The sandbox evaluates the shipped ValidatingAdmissionPolicies on every write they match
 (``airlock.sandbox._k8s_vap``, CEL in pure Python). This measures, over HTTP like any
-client, the latency of three kinds of AISystem writes with and without the policies:
+client, the latency of three kinds of AISystem writes with and without the policies, with
+the shipped ContainmentPolicies (``policies/*.yaml``) present (they are params of the
+AISystem policy that reads their responders):
 
 * **label**: a write the policies' matchConditions skip (most writes: status, labels, spec);
 * **control**: a responder setting ``airlock.dev/drill`` with ``requested-by`` (every
@@ -20,7 +22,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from airlock.sandbox import admission
 from airlock.sandbox.cluster import ClusterThread
@@ -28,6 +33,7 @@ from airlock.sandbox.world import Api, load_crds
 
 ALICE = "alice@example.com"
 MALLORY = "mallory@example.com"
+SHIPPED_POLICIES = sorted((Path(__file__).resolve().parents[1] / "policies").glob("*.yaml"))
 
 
 def system(namespace: str, name: str) -> dict[str, Any]:
@@ -76,6 +82,8 @@ def measure(policies: bool, writes: int, systems: int) -> dict[str, dict[str, fl
         api = Api(cluster.url)
         load_crds(api)
         api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
+        for path in SHIPPED_POLICIES:
+            api.create(yaml.safe_load(path.read_text()))
         for i in range(systems):
             api.create(system("bench", f"s{i}"))
         if policies:
@@ -110,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writes", type=int, default=200, help="writes of each kind (default 200)")
     parser.add_argument("--systems", type=int, default=50, help="AISystems written to in turn (default 50)")
     args = parser.parse_args(argv)
-    result = {
+    result: dict[str, Any] = {
+        "containment_policies": len(SHIPPED_POLICIES),
         "no_admission": measure(False, args.writes, args.systems),
         "shipped_policies": measure(True, args.writes, args.systems),
     }

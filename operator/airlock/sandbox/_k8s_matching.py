@@ -15,10 +15,12 @@ once, here, together with the ``request`` object CEL expressions see.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from airlock.sandbox import _k8s_cel as cel
 from airlock.sandbox import _k8s_errors as errors
 from airlock.sandbox._k8s_identity import UserInfo
 from airlock.sandbox._k8s_objects import JSONObject
@@ -71,6 +73,52 @@ class Equivalent:
     kind: str
 
 
+class WriteCache:
+    """What one write's admission computes once and reuses across policies, params and webhooks.
+
+    The CEL inputs (``object``, ``oldObject``, ``request``) per object version and matched
+    resource, and the result of each match condition that does not read ``params``: the
+    shipped policies and webhooks share their conditions' text, and a policy with params
+    would otherwise evaluate the same condition once per param.
+    """
+
+    _PARAMS = re.compile(r"\bparams\b")
+
+    def __init__(self) -> None:
+        self._inputs: dict[tuple[int, int, Match], dict[str, Any]] = {}
+        self._conditions: dict[tuple[str, int, int, Match], bool | str] = {}
+        self._pinned: list[Any] = []  # the objects keyed by id() stay alive, so no id is reused
+
+    def inputs(self, attributes: Attributes, match: Match) -> dict[str, Any]:
+        key = (id(attributes.obj), id(attributes.old), match)
+        if key not in self._inputs:
+            self._pinned.append((attributes.obj, attributes.old))
+            self._inputs[key] = {
+                "object": cel.to_cel(view(attributes.obj, match)),
+                "oldObject": cel.to_cel(view(attributes.old, match)),
+                "request": cel.to_cel(request_object(attributes, match), escaped=False),
+            }
+        return self._inputs[key]
+
+    def condition(
+        self, program: cel.Program, attributes: Attributes, match: Match, activation: Mapping[str, Any]
+    ) -> bool:
+        """``program.evaluate_bool(activation)``, remembered unless it reads params; CelError as it would raise."""
+        if self._PARAMS.search(program.source):
+            return program.evaluate_bool(activation)
+        key = (program.source, id(attributes.obj), id(attributes.old), match)
+        if key not in self._conditions:
+            self._pinned.append((attributes.obj, attributes.old))
+            try:
+                self._conditions[key] = program.evaluate_bool(activation)
+            except cel.CelError as error:
+                self._conditions[key] = error.message
+        found = self._conditions[key]
+        if isinstance(found, str):
+            raise cel.CelError(found)
+        return found
+
+
 @dataclass(frozen=True)
 class Attributes:
     """One write as every admission step sees it."""
@@ -85,6 +133,8 @@ class Attributes:
     options: JSONObject = field(default_factory=dict)
     # Other versions the same resource is served under (for matchPolicy Equivalent).
     equivalents: tuple[Equivalent, ...] = ()
+    # Shared by every step of the write (with_object and replace keep it).
+    cache: WriteCache = field(default_factory=WriteCache, compare=False, repr=False)
 
     def with_object(self, obj: JSONObject | None) -> Attributes:
         return replace(self, obj=obj)

@@ -45,9 +45,7 @@ from airlock.sandbox._k8s_matching import (
     namespace_selected,
     namespace_view,
     object_selected,
-    request_object,
     rules_match,
-    view,
 )
 from airlock.sandbox._k8s_objects import JSONObject
 
@@ -173,16 +171,11 @@ class CompiledPolicy:
         namespace: JSONObject | None = None,
     ) -> list[Decision]:
         """The decisions of one evaluation (with one param): empty if a match condition is false."""
-        base = {
-            "object": cel.to_cel(view(attributes.obj, match)),
-            "oldObject": cel.to_cel(view(attributes.old, match)),
-            "request": cel.to_cel(request_object(attributes, match), escaped=False),
-            "params": cel.to_cel(params),
-        }
+        base = {**attributes.cache.inputs(attributes, match), "params": cel.to_cel(params)}
         failures: list[str] = []
         for _, program in self.conditions:
             try:
-                if not program.evaluate_bool(base):
+                if not attributes.cache.condition(program, attributes, match, base):
                     return []
             except cel.CelError as error:
                 failures.append(error.message)

@@ -50,7 +50,6 @@ from airlock.sandbox._k8s_matching import (
     SelectorError,
     namespace_selected,
     object_selected,
-    request_object,
     rules_match,
     user_info,
     view,
@@ -155,15 +154,11 @@ def conditions_hold(hook: Webhook, attributes: Attributes, match: Match) -> bool
         raise CallFailed(f"failed to compile match conditions: {hook.error}")
     if not hook.conditions:
         return True
-    activation = {
-        "object": cel.to_cel(view(attributes.obj, match)),
-        "oldObject": cel.to_cel(view(attributes.old, match)),
-        "request": cel.to_cel(request_object(attributes, match), escaped=False),
-    }
+    activation = attributes.cache.inputs(attributes, match)
     failures: list[str] = []
     for _, program in hook.conditions:
         try:
-            if not program.evaluate_bool(activation):
+            if not attributes.cache.condition(program, attributes, match, activation):
                 return False
         except cel.CelError as error:
             failures.append(error.message)
