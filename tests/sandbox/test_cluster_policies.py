@@ -417,3 +417,27 @@ def test_match_policy_equivalent_catches_the_same_resource_under_another_version
     assert (status, body["message"].endswith("denied request: seen as v1")) == (403, True)
     sandbox_api.ok("PATCH", f"{POLICIES}/demo", {"spec": {"matchConstraints": {"matchPolicy": "Exact"}}})
     sandbox_api.ok("POST", "/apis/example.com/v2/namespaces/default/widgets", widget("w1"))
+
+
+def test_a_match_condition_reading_params_is_evaluated_per_param(sandbox_api: SandboxApi) -> None:
+    install(
+        sandbox_api,
+        policy(
+            paramKind={"apiVersion": "v1", "kind": "ConfigMap"},
+            matchConstraints={"resourceRules": [{**CONFIGMAP_RULES[0], "resources": ["secrets"]}]},
+            matchConditions=[
+                {"name": "not-admin", "expression": "request.userInfo.username != 'nobody'"},
+                {"name": "active", "expression": "params.data.active == 'yes'"},
+            ],
+            validations=[{"expression": "false", "messageExpression": "params.metadata.name", "reason": "Forbidden"}],
+        ),
+        binding(paramRef={"namespace": "kube-system", "selector": {}, "parameterNotFoundAction": "Allow"}),
+    )
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    sandbox_api.ok("POST", "/api/v1/namespaces/default/secrets", secret)  # no params yet: allowed
+    for name, active in (("a-inactive", "no"), ("b-active", "yes")):
+        sandbox_api.ok("POST", "/api/v1/namespaces/kube-system/configmaps", {
+            "metadata": {"name": name}, "data": {"active": active},
+        })  # fmt: skip
+    status, body = sandbox_api.post("/api/v1/namespaces/default/secrets", {**secret, "metadata": {"name": "t"}})
+    assert (status, body["message"].endswith("denied request: b-active")) == (403, True)
