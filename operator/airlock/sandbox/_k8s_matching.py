@@ -82,7 +82,8 @@ class WriteCache:
     would otherwise evaluate the same condition once per param.
     """
 
-    _PARAMS = re.compile(r"\bparams\b")
+    # The variable, not a field that happens to be called so (object.spec.params).
+    _PARAMS = re.compile(r"(?<![.\w])params\b")
 
     def __init__(self) -> None:
         self._inputs: dict[tuple[int, int, Match], dict[str, Any]] = {}
