@@ -164,7 +164,8 @@ def test_the_webhooks_decide_as_the_pure_function(webhook: Webhook, case: Case) 
     assert answer["apiVersion"] == "admission.k8s.io/v1"
     assert response["allowed"] is verdict.allowed, response
     if not verdict.allowed:
-        assert response["status"] == {"code": 403, "message": verdict.reason}
+        # reason: kubectl prints "Error from server (Forbidden): …" only when the webhook says so.
+        assert response["status"] == {"code": 403, "reason": "Forbidden", "message": verdict.reason}
 
 
 def test_allowed(webhook: Webhook) -> None:
@@ -180,6 +181,7 @@ def test_denied_with_403_naming_who_may(webhook: Webhook) -> None:
     response = webhook.post("/validate-aisystem", review(case))["response"]
     assert response["allowed"] is False
     assert response["status"]["code"] == 403
+    assert response["status"]["reason"] == "Forbidden"
     assert response["status"]["message"] == (
         f"setting airlock.dev/shutdown: {BOB} may not shutdown; "
         "allowed: group oncall-ml, user alice@example.com, serviceaccount ops/pager-bot"
@@ -207,4 +209,5 @@ def test_incident_verbs_come_from_the_systems_responders(webhook: Webhook) -> No
     (case,) = [c for c in CASES if c.id == "support-may-not-approve"]
     response = webhook.post("/validate-aiincident", review(case))["response"]
     assert response["status"]["code"] == 403
+    assert response["status"]["reason"] == "Forbidden"
     assert "allowed: group oncall-ml, user alice@example.com" in response["status"]["message"]

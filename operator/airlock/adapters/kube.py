@@ -63,8 +63,19 @@ EVENTS = Resource("", "v1", "events", "Event")
 NETWORKPOLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
 SCALEDOBJECTS = Resource("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject")
 SELFSUBJECTREVIEWS = Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False)
+# Serving stacks (SPEC §8): served only where KServe, the Gateway API or Istio is installed.
+INFERENCESERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
+REFERENCEGRANTS = Resource("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant")
+VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService")
 
-TARGETS = {"Deployment": DEPLOYMENTS, "StatefulSet": STATEFULSETS, "Rollout": ROLLOUTS}
+TARGETS = {
+    "Deployment": DEPLOYMENTS,
+    "StatefulSet": STATEFULSETS,
+    "Rollout": ROLLOUTS,
+    "InferenceService": INFERENCESERVICES,
+}
+ROUTES = {"HTTPRoute": HTTPROUTES, "VirtualService": VIRTUALSERVICES}
 
 
 class ApiError(Exception):
@@ -110,8 +121,7 @@ class KubeClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=32)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = session(self.config, limit=32, timeout=self._timeout)
         return self._session
 
     async def request(
@@ -177,6 +187,15 @@ class KubeClient:
         with contextlib.suppress(NotFound):
             await self.request("DELETE", resource.path(namespace, name))
 
+    async def served(self, resource: Resource) -> bool:
+        """Whether the API server serves ``resource`` at all (its CRD is installed), from API discovery."""
+        base = f"/apis/{resource.group}/{resource.version}" if resource.group else f"/api/{resource.version}"
+        try:
+            found = await self.request("GET", base)
+        except NotFound:
+            return False
+        return any(r.get("name") == resource.plural for r in found.get("resources") or [])
+
     async def scale(self, resource: Resource, namespace: str, name: str, replicas: int) -> dict[str, Any]:
         """Through the scale subresource, as an autoscaler or `kubectl scale` would."""
         return await self.patch(resource, namespace, name, {"spec": {"replicas": replicas}}, sub="scale")
@@ -234,6 +253,18 @@ class KubeClient:
         }
         with contextlib.suppress(ApiError):
             await self.create(EVENTS, namespace, body)
+
+
+def session(
+    config: ClusterConfig, *, limit: int = 32, timeout: aiohttp.ClientTimeout | None = None
+) -> aiohttp.ClientSession:
+    """An aiohttp session with ``config``'s TLS settings (client keys loaded from memory, never from a temp file).
+
+    Requests add their own ``Authorization`` (tokens in files and exec credentials are
+    re-read, so a session never holds a stale one); Kopf's session gets it from its login.
+    """
+    connector = aiohttp.TCPConnector(ssl=config.ssl_context(), limit=limit)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout or aiohttp.ClientTimeout(total=None))
 
 
 def _error(status: int, text: str) -> ApiError:

@@ -9,15 +9,19 @@ it: the phase, the actions, the incident, the time taken — or the refusal, in
 airlock's words.  Exit codes: 0 done, 1 refused or failed, 2 usage,
 3 no outcome within ``--timeout``.
 
-A refused request is withdrawn (the annotation is removed again if nobody has
-touched it since), so it cannot take effect later under someone else's name.
+Refusals are read from the objects' status (``status.requests``: every control
+value as airlock judged it, bound to who set it), so a responder needs no more
+than get and patch on the AISystem and AIIncident; Events add detail when the
+caller may list them.  A refused request is withdrawn (the annotation removed
+again if it is still the caller's); when that fails the CLI says exactly what is
+left and how to remove it — airlock never acts on a refused value, whoever
+annotates later (SPEC §7).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import sys
 import time
@@ -29,13 +33,14 @@ from pydantic import ValidationError
 
 from airlock.adapters import kube
 from airlock.api import annotations as keys
-from airlock.api.aisystem import AISystem, Mode, Phase
-from airlock.api.common import Action, Verb
+from airlock.api.aisystem import AISystem, Mode, Phase, TargetKind
+from airlock.api.common import Action, ControlRequest, RequestVerdict, Verb
 from airlock.api.incident import AIIncident, IncidentPhase
 from airlock.api.policy import ContainmentPolicy
 from airlock.cli import connection
 from airlock.cli.connection import DONE, REFUSED, TIMED_OUT, CliError
 from airlock.domain import authority
+from airlock.domain import containment as domain_containment
 from airlock.domain.errors import SpecError
 from airlock.domain.plan import build_plan
 
@@ -91,6 +96,7 @@ class Session:
     timeout: float
     seen_events: set[str] = field(default_factory=set)
     started: float = 0.0
+    events_readable: bool = True  # False once listing Events was forbidden: status alone then
 
     def identity(self) -> dict[str, str | None]:
         return {keys.REQUESTED_BY: self.caller.username, keys.REQUESTED_BY_GROUPS: ",".join(self.caller.groups)}
@@ -114,10 +120,17 @@ class Session:
         return sorted(items, key=_rv)
 
     async def remember_events(self, involved: str) -> None:
-        self.seen_events = {_event_key(e) for e in await self.events(involved)}
+        try:
+            self.seen_events = {_event_key(e) for e in await self.events(involved)}
+        except kube.ApiError as exc:
+            if exc.status != 403:
+                raise
+            self.events_readable = False  # the status says enough; Events only add detail
 
     async def new_event(self, involved: str, reasons: tuple[str, ...], prefix: str | None = None) -> str | None:
         """The message of the newest Event since :meth:`remember_events` with one of ``reasons``."""
+        if not self.events_readable:
+            return None
         found = None
         for event in await self.events(involved):
             if _event_key(event) in self.seen_events:
@@ -139,8 +152,12 @@ class Session:
             raise
         self.started = time.monotonic()
 
-    async def withdraw(self, resource: kube.Resource, name: str, key: str, value: str, before: dict[str, str]) -> None:
-        """Remove a refused request if it is still ours, and give requested-by back (best effort)."""
+    async def withdraw(self, resource: kube.Resource, name: str, key: str, value: str) -> list[str]:
+        """Remove a refused request if it is still the caller's; say exactly what happened.
+
+        requested-by keeps naming the caller: the withdrawal is the caller's own write (an
+        admission policy requires exactly that), and airlock judged the value already.
+        """
 
         def path(annotation: str) -> str:
             return "/metadata/annotations/" + annotation.replace("~", "~0").replace("/", "~1")
@@ -150,13 +167,19 @@ class Session:
             {"op": "test", "path": path(keys.REQUESTED_BY), "value": self.caller.username},
             {"op": "remove", "path": path(key)},
         ]
-        for annotation in (keys.REQUESTED_BY, keys.REQUESTED_BY_GROUPS):
-            if annotation in before:
-                ops.append({"op": "add", "path": path(annotation), "value": before[annotation]})
-            else:
-                ops.append({"op": "remove", "path": path(annotation)})
-        with contextlib.suppress(kube.ApiError):
+        kind = "ais" if resource is kube.AISYSTEMS else "aii"
+        try:
             await self.api.patch(resource, self.namespace, name, ops, content_type=kube.JSON_PATCH)
+        except kube.ApiError as exc:
+            if exc.status == 422:  # a test failed: somebody changed it since; it is not ours to remove
+                return [f"Not withdrawn: {key} on {resource.kind} {name} was changed by someone else since."]
+            return [
+                f"NOT WITHDRAWN: {key}={value!r} is still on {resource.kind} {name} ({exc.message}).",
+                "airlock keeps it refused: it will never take effect, whoever annotates later.",
+                f"To remove it (a responder with the verb may): kubectl annotate {kind} {name} -n {self.namespace} "
+                f"{key}- {keys.REQUESTED_BY}=<your username>",
+            ]
+        return [f"Your request was withdrawn ({key} removed); nothing changed."]
 
     async def wait(self, what: str, check: Callable[[], Awaitable[Outcome | None]]) -> Outcome:
         deadline = time.monotonic() + self.timeout
@@ -213,6 +236,11 @@ async def plan_verdict(session: Session, system: AISystem, verbs: tuple[Verb, ..
 
 def _by_hand(system: AISystem) -> str:
     target = system.spec.target
+    if target.kind is TargetKind.INFERENCE_SERVICE:
+        return (
+            f"kubectl annotate inferenceservice/{target.name} -n {system.metadata.namespace} "
+            "serving.kserve.io/stop=true --overwrite"
+        )
     return f"kubectl scale {target.kind.value.lower()}/{target.name} -n {system.metadata.namespace} --replicas=0"
 
 
@@ -227,8 +255,10 @@ def _describe_actions(system: AISystem) -> list[str]:
     out = []
     for action in containment.actions:
         if action is Action.REROUTE and spec.fallback is not None:
-            selector = ",".join(f"{k}={v}" for k, v in spec.fallback.selector.items())
-            out.append(f"reroute       Service {spec.fallback.service} -> {selector}")
+            out.append(f"reroute       {spec.fallback.describe()}")
+        elif action is Action.SCALE_TO_ZERO and spec.target.kind is TargetKind.INFERENCE_SERVICE:
+            was = " (it already was)" if (saved.get("stop") or {}).get("annotation") == "true" else ""
+            out.append(f"scaleToZero   {target} stopped (serving.kserve.io/stop){was}")
         elif action is Action.SCALE_TO_ZERO:
             was = f" (was {saved['replicas']})" if saved.get("replicas") is not None else ""
             out.append(f"scaleToZero   {target} -> 0 replicas{was}")
@@ -240,6 +270,21 @@ def _describe_actions(system: AISystem) -> list[str]:
             out.append(action.value)
     out += [f"FAILED        {why}" for why in containment.failed]
     return out
+
+
+async def _stop_annotation(session: Session, system: AISystem) -> str | None:
+    """An InferenceService target's serving.kserve.io/stop annotation (None: absent, or not one)."""
+    if system.spec.target.kind is not TargetKind.INFERENCE_SERVICE:
+        return None
+    target = await session.api.get_or_none(kube.INFERENCESERVICES, session.namespace, system.spec.target.name)
+    return (((target or {}).get("metadata") or {}).get("annotations") or {}).get(domain_containment.KSERVE_STOP)
+
+
+async def _stopped(session: Session, system: AISystem) -> bool:
+    """Whether the target serves nothing: 0 replicas, or an InferenceService stopped by KServe's annotation."""
+    if system.spec.target.kind is TargetKind.INFERENCE_SERVICE:
+        return domain_containment.stopped(await _stop_annotation(session, system))
+    return await _replicas(session, system) == 0
 
 
 async def _replicas(session: Session, system: AISystem) -> int | None:
@@ -292,7 +337,6 @@ async def shutdown(session: Session, args: argparse.Namespace) -> Outcome:
     if dry_run:
         _complain(f"WARNING: {name} is in dryRun mode: airlock records the shutdown but will NOT touch its workload.")
     await session.remember_events(name)
-    before = dict(annotations)
     await session.annotate(kube.AISYSTEMS, name, {keys.SHUTDOWN: reason, **session.identity()})
     _say(f'shutdown {name} (namespace {session.namespace}) requested by {session.caller.username}: "{reason}"')
     if args.no_wait:
@@ -300,14 +344,14 @@ async def shutdown(session: Session, args: argparse.Namespace) -> Outcome:
     _say(f"waiting up to {args.timeout:g}s for airlock ...")
 
     async def check() -> Outcome | None:
-        refusal = await session.new_event(name, ("UnauthorizedRequest",), f"{keys.SHUTDOWN} ")
-        if refusal is not None:
-            await session.withdraw(kube.AISYSTEMS, name, keys.SHUTDOWN, reason, before)
-            return Outcome(REFUSED, [f"REFUSED by airlock: {refusal}", "Your request was withdrawn; nothing changed."])
         current = _system(await session.get(kube.AISYSTEMS, name))
         status = current.status
         if status is None:
             return None
+        judged = judged_request(status.requests, keys.SHUTDOWN, reason, session.caller.username)
+        if judged is not None and judged.verdict is RequestVerdict.REFUSED:
+            lines = [f"REFUSED by airlock: {keys.SHUTDOWN} ignored: {judged.reason}"]
+            return Outcome(REFUSED, lines + await session.withdraw(kube.AISYSTEMS, name, keys.SHUTDOWN, reason))
         if dry_run:
             if status.incident and status.severity is not None:
                 return Outcome(
@@ -319,7 +363,7 @@ async def shutdown(session: Session, args: argparse.Namespace) -> Outcome:
                     ],
                 )
             return None
-        if status.phase is not Phase.SHUT_DOWN or await _replicas(session, current) != 0:
+        if status.phase is not Phase.SHUT_DOWN or not await _stopped(session, current):
             return None
         incident = await _fetch_incident(session, status.incident)
         lines = [f"ShutDown in {session.elapsed()}: {name} is held shut down until released."]
@@ -333,9 +377,7 @@ async def shutdown(session: Session, args: argparse.Namespace) -> Outcome:
     outcome = await session.wait(f"{name} to reach phase ShutDown with 0 replicas", check)
     if outcome.code == TIMED_OUT:
         current = _system(await session.get(kube.AISYSTEMS, name))
-        refused = await _refused_here(
-            session, current, Verb.SHUTDOWN, kube.AISYSTEMS, name, keys.SHUTDOWN, reason, before
-        )
+        refused = await _refused_here(session, current, Verb.SHUTDOWN, kube.AISYSTEMS, name, keys.SHUTDOWN, reason)
         if refused is not None:
             return refused
         status = current.status
@@ -383,25 +425,44 @@ async def release(session: Session, args: argparse.Namespace) -> Outcome:
         now = current.status
         if now is None or now.last_handled_release != value:
             return None
+        judged = judged_request(now.requests, keys.RELEASE, value, session.caller.username)
+        if judged is not None and judged.verdict is RequestVerdict.REFUSED:
+            return Outcome(
+                REFUSED,
+                [
+                    f"REFUSED by airlock after {session.elapsed()}: {keys.RELEASE} ignored: {judged.reason}",
+                    f"{name} stays {now.phase.value if now.phase else 'contained'}; nothing was restored.",
+                ],
+            )
         if now.phase not in CONTAINED and not (now.containment and now.containment.active):
             lines = [f"Released in {session.elapsed()}: phase {now.phase.value if now.phase else 'unknown'}."]
             replicas = await _replicas(session, current)
             spec = current.spec
             if spec.mode is Mode.DRY_RUN:
                 lines.append("dryRun: airlock had touched nothing; undo by hand whatever you changed by hand.")
+            elif spec.target.kind is TargetKind.INFERENCE_SERVICE:
+                stop = await _stop_annotation(session, current)
+                shown = "removed" if stop is None else f'"{stop}" (as it was)'
+                lines.append(f"restored   {spec.target.kind.value} {spec.target.name}: serving.kserve.io/stop {shown}")
             elif replicas is not None:
                 lines.append(f"restored   {spec.target.kind.value} {spec.target.name}: {replicas} replicas")
-            if spec.fallback is not None and spec.mode is not Mode.DRY_RUN:
+            if spec.fallback is not None and spec.fallback.service is not None and spec.mode is not Mode.DRY_RUN:
                 service = await session.api.get_or_none(kube.SERVICES, session.namespace, spec.fallback.service)
                 selector = ((service or {}).get("spec") or {}).get("selector") or {}
                 shown = ",".join(f"{k}={v}" for k, v in selector.items())
                 lines.append(f"restored   Service {spec.fallback.service}: selector {shown}")
+            elif spec.fallback is not None and spec.mode is not Mode.DRY_RUN:
+                lines.append(f"restored   {spec.fallback.kind} {spec.fallback.object_name}: weights as before")
             line = _incident_line(await _fetch_incident(session, (status.incident if status else None)), None)
             if line:
                 lines.append(line)
             return Outcome(DONE, lines)
-        pending = await session.new_event(name, ("ReleaseApprovalRecorded",))
-        if pending is not None:
+        approvals = now.containment.release_approvals if now.containment else []
+        if any(a.value == value for a in approvals):
+            pending = await session.new_event(name, ("ReleaseApprovalRecorded",)) or (
+                f"{len(approvals)} release approval(s) so far ({', '.join(a.by for a in approvals)}); "
+                "another responder must also release"
+            )
             # The two-person rule (releaseApprovals): this release counts, another responder's is still needed.
             return Outcome(
                 DONE,
@@ -443,7 +504,6 @@ async def _incident_verb(
     if incident.status is not None and incident.status.phase in CLOSED:
         return Outcome(DONE, [f"{name} is {incident.status.phase.value}: nothing to {verb.value}."])
     value = f"{_stamp()} {session.caller.username}"
-    before = dict(incident.metadata.annotations)
     await session.remember_events(system_name)
     await session.annotate(kube.AIINCIDENTS, name, {key: value, **session.identity()})
     _say(f"{verb.value} {name} (namespace {session.namespace}) requested by {session.caller.username}")
@@ -452,11 +512,11 @@ async def _incident_verb(
     _say(f"waiting up to {args.timeout:g}s for airlock ...")
 
     async def check() -> Outcome | None:
-        refusal = await session.new_event(system_name, ("UnauthorizedRequest",), f"{key} ")
-        if refusal is not None:
-            await session.withdraw(kube.AIINCIDENTS, name, key, value, before)
-            return Outcome(REFUSED, [f"REFUSED by airlock: {refusal}", "Your request was withdrawn; nothing changed."])
         current = _incident(await session.get(kube.AIINCIDENTS, name))
+        judged = judged_request(current.status.requests if current.status else [], key, value, session.caller.username)
+        if judged is not None and judged.verdict is RequestVerdict.REFUSED:
+            lines = [f"REFUSED by airlock: {key} ignored: {judged.reason}"]
+            return Outcome(REFUSED, lines + await session.withdraw(kube.AIINCIDENTS, name, key, value))
         body = await session.api.get_or_none(kube.AISYSTEMS, session.namespace, system_name)
         system = _system(body) if body else None
         result = done(current, system)
@@ -466,7 +526,7 @@ async def _incident_verb(
     if outcome.code == TIMED_OUT:
         body = await session.api.get_or_none(kube.AISYSTEMS, session.namespace, system_name)
         if body is not None:
-            refused = await _refused_here(session, _system(body), verb, kube.AIINCIDENTS, name, key, value, before)
+            refused = await _refused_here(session, _system(body), verb, kube.AIINCIDENTS, name, key, value)
             if refused is not None:
                 return refused
     return outcome
@@ -480,20 +540,19 @@ async def _refused_here(
     name: str,
     key: str,
     value: str,
-    before: dict[str, str],
 ) -> Outcome | None:
-    """After a timeout: the plan says the caller may not (airlock reports a refused request only once)."""
+    """After a timeout (is the operator running?): the plan in force says the caller may not."""
     verdict = await plan_verdict(session, system, (verb,))
     if verdict is None or verdict.allowed:
         return None
-    await session.withdraw(resource, name, key, value, before)
-    return Outcome(
-        REFUSED,
-        [
-            f"REFUSED: {verdict.reason} (the responders in force; airlock reported it earlier, see Events)",
-            "Your request was withdrawn; nothing changed.",
-        ],
-    )
+    lines = [f"REFUSED: {verdict.reason} (the responders in force; airlock has not answered yet)"]
+    return Outcome(REFUSED, lines + await session.withdraw(resource, name, key, value))
+
+
+def judged_request(requests: list[ControlRequest], key: str, value: str, caller: str) -> ControlRequest | None:
+    """airlock's judgement of the caller's own request (status.requests), once it has made one."""
+    found = next((r for r in requests if r.annotation == key and r.value == value), None)
+    return found if found is not None and found.by == caller else None
 
 
 def _acknowledged(incident: AIIncident, _: AISystem | None) -> str | None:

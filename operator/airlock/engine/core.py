@@ -33,14 +33,14 @@ from airlock.api.aisystem import (
     Phase,
     ReleaseApproval,
 )
-from airlock.api.common import Action, FailureMode, Severity, Verb
+from airlock.api.common import Action, ControlRequest, FailureMode, RequestVerdict, Severity, Verb
 from airlock.api.incident import AIIncident, IncidentPhase, Trigger, TriggerType
 from airlock.api.matrix import Threshold
 from airlock.api.policy import ContainmentPolicySpec
-from airlock.domain import authority, conditions, drills, evaluation, transitions
+from airlock.domain import authority, conditions, drills, evaluation, requests, transitions
 from airlock.domain import containment as domain_containment
 from airlock.domain import incidents as domain_incidents
-from airlock.domain.decisions import Decision, OpenIncident, Situation, decide, release_blockers
+from airlock.domain.decisions import Decision, OpenIncident, Situation, classify, decide, release_blockers
 from airlock.domain.errors import SpecError
 from airlock.domain.plan import Plan, ResolvedMonitor, build_plan
 from airlock.engine import incidents, targets
@@ -90,7 +90,6 @@ class Engine:
         self.policies: dict[str, ContainmentPolicySpec | SpecError] = {}
         self.incidents: dict[tuple[str, str], AIIncident] = {}
         self.changed = asyncio.Event()  # wakes the scheduler when systems change
-        self._reported: set[tuple[str, str, str, str]] = set()  # (ns, name, kind, value) refusals already reported
         # One lock per (namespace, system), outliving the system's entry: its incidents are written under it too.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -182,7 +181,7 @@ class Engine:
     async def target_changed(self, namespace: str, kind: str, name: str) -> None:
         for entry in list(self.systems.values()):
             spec = entry.spec
-            ours = entry.namespace == namespace and spec and spec.target.kind.value == kind and spec.target.name == name
+            ours = entry.namespace == namespace and spec is not None and targets.concerns(spec, kind, name)
             if ours and entry.status.containment is not None and entry.status.containment.active:
                 await self.reconcile(entry)
 
@@ -269,46 +268,55 @@ class Engine:
             # (a healed but still contained system still has an incident to own).
             incident = await self._acknowledge(entry, incident, now)
             incident = await self._record_approval(entry, incident, now)
+        if incident is not None and incident.spec.dry_run and not incident.spec.drill:
+            incident = await self._end_dry_run(entry, status, incident, now)
         annotations = entry.annotations
         caller = self.caller(annotations)
 
-        # 2. Manual shutdown: held while the annotation is present and authorized.
-        shutdown_reason = annotations.get(keys.SHUTDOWN)
-        manual = False
-        held = status.containment
-        if (
-            shutdown_reason is not None
-            and held is not None
-            and held.active
-            and held.manual
-            and held.manual_request == shutdown_reason
-        ):
-            # Authorized when it was asked; a later control annotation by someone else
-            # (who is then the one in requested-by) must not lift it.
-            manual = True
-        elif shutdown_reason is not None:
-            verdict = authority.authorize(caller, Verb.SHUTDOWN, plan.responders)
-            if verdict.allowed:
-                manual = True
-            else:
-                await self._unauthorized(entry, incident, "shutdown", shutdown_reason, verdict.reason, now)
+        # 2. Manual shutdown: each value (and its removal) judged once, bound to who asked (SPEC §7).
+        shutdown = requests.shutdown(
+            annotations=annotations,
+            held=status.containment,
+            requests=status.requests,
+            caller=caller,
+            responders=plan.responders,
+            now=now,
+        )
+        status.requests = list(shutdown.requests)
+        manual = shutdown.manual
+        judged = shutdown.judged
+        if judged is not None and judged.verdict is RequestVerdict.REFUSED:
+            what = None if judged.value is not None else "removing airlock.dev/shutdown ignored (it stays shut down)"
+            await self._unauthorized(entry, incident, "shutdown", judged.value or "", judged.reason, now, what=what)
+        requester = authority.Caller(shutdown.requester) if shutdown.requester else None
 
         # 3. Release request: handled once per distinct value.
         release = annotations.get(keys.RELEASE)
         if release is not None and release != status.last_handled_release:
             incident = await self._release(entry, status, incident, caller, release, manual, now)
+            manual = manual and status.containment is not None
             status.last_handled_release = release
 
         # 3b. Drill request: rehearse the plan once per distinct value; never touches the workload.
         drill = annotations.get(keys.DRILL)
         if drill is not None and drill != status.last_handled_drill:
-            await self._drill(entry, caller, drill, now)
+            binding = requests.judge(
+                annotation=keys.DRILL,
+                value=drill,
+                caller=caller,
+                verbs=[Verb.DRILL],
+                responders=plan.responders,
+                now=now,
+            )
+            status.requests = requests.add(status.requests, binding, annotations, [keys.DRILL])
+            await self._drill(entry, binding, now)
             status.last_handled_drill = drill
 
         # 4. Manual shutdown lifted.
         containment = status.containment
         if containment is not None and containment.active and containment.manual and not manual:
-            incident = await self._lift_manual(entry, status, incident, now)
+            who = shutdown.lift.by if shutdown.lift is not None else None
+            incident = await self._lift_manual(entry, status, incident, who, now)
 
         # 5. Decide.
         view = self._incident_view(incident)
@@ -329,7 +337,9 @@ class Engine:
 
         # 6. Incident: open one, or raise its severity.
         if decision.open_incident or manual:
-            incident = await self._ensure_incident(entry, status, incident, decision, manual, caller, now)
+            incident = await self._ensure_incident(
+                entry, status, incident, decision, manual, requester if manual else caller, now, shutdown.value
+            )
 
         # 7. Containment.
         if plan.dry_run:
@@ -343,6 +353,7 @@ class Engine:
                 )
             status.would_contain = would or None
         elif desired or (status.containment is not None and status.containment.active):
+            status.would_contain = None
             intent = transitions.Intent(
                 system=entry.name,
                 desired=tuple(desired),
@@ -351,12 +362,13 @@ class Engine:
                 failure_mode=decision.classification.failure_mode,
                 monitors_contain=bool(decision.contain),
                 manual=manual,
-                manual_request=annotations.get(keys.SHUTDOWN) if manual else None,
-                requester=caller.username if caller else None,
+                manual_request=shutdown.value if manual else None,
+                requester=shutdown.requester,
                 fallback_selector=spec.fallback.selector if spec.fallback else None,
             )
             incident = await self._enforce(entry, status, incident, intent, now)
         else:
+            status.would_contain = None
             entry.target_missing = None
 
         # 8. Phase, conditions, status.
@@ -439,20 +451,34 @@ class Engine:
                 self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
         return incident
 
+    async def _end_dry_run(
+        self, entry: SystemEntry, status: AISystemStatus, incident: AIIncident, now: datetime.datetime
+    ) -> AIIncident | None:
+        """Trying airlock is safe (SPEC §7): a dry run's incident never makes enforce mode act.
+
+        It ends when its breach ends (nothing was contained, nothing to release), or when the
+        system switches to enforce — from then on only what breaches after the switch acts,
+        and it opens an incident of its own.
+        """
+        plan = entry.plan
+        assert plan is not None
+        if not plan.dry_run:
+            why = "mode switched to enforce: the dry run's incident ends (nothing was contained); breaches from now on act"
+        else:
+            classification = classify(plan, status.monitors)
+            if classification.severity is not None or not classification.monitoring_healthy:
+                return incident
+            why = "breach ended (dry run: nothing was contained, nothing to release)"
+        await self._resolve(entry, incident, why, None, now)
+        await self.client.event(entry.ref(), "Normal", "DryRunIncidentResolved", f"{incident.metadata.name}: {why}")
+        return None
+
     def _incident_view(self, incident: AIIncident | None) -> OpenIncident | None:
         if incident is None or incident.status is None or not incidents.is_open(incident):
             return None
-        responders = []
-        entry = self.systems.get((incident.metadata.namespace or "", incident.spec.system))
-        if entry is not None and entry.plan is not None:
-            responders = entry.plan.responders
-        caller = self.caller(incident.metadata.annotations)
         ack = incident.status.acknowledged_at is not None
-        # An approval on the record stays an approval, whoever annotates the incident later.
-        approved = any(e.type == "Approved" for e in incident.status.timeline) or (
-            keys.APPROVE in incident.metadata.annotations
-            and authority.authorize(caller, Verb.APPROVE, responders).allowed
-        )
+        # Only the record counts (written when the approval was judged, bound to who set it).
+        approved = any(e.type == "Approved" for e in incident.status.timeline)
         since = next(
             (e.at for e in reversed(incident.status.timeline) if e.type in ("Detected", "SeverityRaised")),
             incident.status.detected_at,
@@ -475,6 +501,7 @@ class Engine:
         manual: bool,
         caller: authority.Caller | None,
         now: datetime.datetime,
+        shutdown_reason: str | None = None,
     ) -> AIIncident | None:
         plan = entry.plan
         assert plan is not None
@@ -484,7 +511,7 @@ class Engine:
         if incident is None:
             incident = await incidents.find_open(self.client, entry.namespace, entry.name)
         if incident is None:
-            incident = await self._create_incident(entry, decision, manual, caller, severity, now)
+            incident = await self._create_incident(entry, decision, manual, caller, severity, now, shutdown_reason)
         else:
             incident = await self._acknowledge(entry, incident, now)
             incident = await self._record_approval(entry, incident, now)
@@ -511,12 +538,13 @@ class Engine:
         caller: authority.Caller | None,
         severity: Severity,
         now: datetime.datetime,
+        shutdown_reason: str | None = None,
     ) -> AIIncident:
         plan = entry.plan
         assert plan is not None
         trigger_status = decision.classification.trigger
         if manual:
-            reason = entry.annotations.get(keys.SHUTDOWN) or "manual shutdown"
+            reason = shutdown_reason or "manual shutdown"
             trigger = Trigger(type=TriggerType.MANUAL, by=caller.username if caller else None, reason=reason)
             failure_mode = decision.classification.failure_mode or FailureMode.SUDDEN
             detected = now
@@ -595,49 +623,64 @@ class Engine:
             return None
         return evaluation.breach_start(threshold, series[0].points)
 
+    async def _incident_request(
+        self, entry: SystemEntry, incident: AIIncident, annotation: str, verb: Verb, now: datetime.datetime
+    ) -> ControlRequest | None:
+        """The standing judgement of an incident's control annotation, judged now if new (SPEC §7).
+
+        A refusal is reported once, when judged; the judgement is kept in the incident's status
+        (written by the caller, or by the refusal's report).
+        """
+        value = incident.metadata.annotations.get(annotation)
+        if value is None or incident.status is None:
+            return None
+        plan = entry.plan
+        assert plan is not None
+        binding, new = requests.bound(
+            incident.status.requests,
+            annotation=annotation,
+            value=value,
+            caller=self.caller(incident.metadata.annotations),
+            verbs=[verb],
+            responders=plan.responders,
+            now=now,
+        )
+        if new:
+            incident.status.requests = requests.add(
+                incident.status.requests, binding, incident.metadata.annotations, keys.INCIDENT_CONTROL
+            )
+            if binding.verdict is RequestVerdict.REFUSED:
+                await self._unauthorized(entry, incident, verb.value, value, binding.reason, now)
+        return binding
+
     async def _acknowledge(self, entry: SystemEntry, incident: AIIncident, now: datetime.datetime) -> AIIncident:
         if incident.status is None or incident.status.acknowledged_at is not None:
             return incident
-        if keys.ACKNOWLEDGE not in incident.metadata.annotations:
-            return incident
-        plan = entry.plan
-        assert plan is not None
-        caller = self.caller(incident.metadata.annotations)
-        verdict = authority.authorize(caller, Verb.ACKNOWLEDGE, plan.responders)
-        if not verdict.allowed:
-            await self._unauthorized(
-                entry, incident, "acknowledge", incident.metadata.annotations[keys.ACKNOWLEDGE], verdict.reason, now
-            )
-            return incident
+        binding = await self._incident_request(entry, incident, keys.ACKNOWLEDGE, Verb.ACKNOWLEDGE, now)
+        if binding is None or binding.verdict is not RequestVerdict.ACCEPTED:
+            return self.incidents.get((entry.namespace, incident.metadata.name or ""), incident)
         incident.status.acknowledged_at = now
-        incident.status.acknowledged_by = caller.username if caller else None
-        incidents.note(incident, now, "Acknowledged", "incident acknowledged", caller.username if caller else None)
-        return await incidents.write_status(self.client, incident)
+        incident.status.acknowledged_by = binding.by
+        incidents.note(incident, now, "Acknowledged", "incident acknowledged", binding.by)
+        return await self._write_incident(entry, incident)
 
     async def _record_approval(self, entry: SystemEntry, incident: AIIncident, now: datetime.datetime) -> AIIncident:
         """Put an escalation's approval on the record once: who approved it (timeline, Event).
 
-        The decision itself reads the annotation (``_incident_view``); this is the audit trail,
-        and the report of an approval from someone the responders do not allow.
+        The decision reads the record (``_incident_view``), never the annotation: an approval
+        counts only as judged when it was set, whoever annotates the incident later.
         """
-        value = incident.metadata.annotations.get(keys.APPROVE)
-        if incident.status is None or value is None or any(e.type == "Approved" for e in incident.status.timeline):
+        if incident.status is None or any(e.type == "Approved" for e in incident.status.timeline):
             return incident
-        plan = entry.plan
-        assert plan is not None
-        caller = self.caller(incident.metadata.annotations)
-        verdict = authority.authorize(caller, Verb.APPROVE, plan.responders)
-        if not verdict.allowed:
-            await self._unauthorized(entry, incident, "approve", value, verdict.reason, now)
-            return incident
-        who = caller.username if caller else None
-        incidents.note(incident, now, "Approved", f"containment approved: {value}", who)
+        binding = await self._incident_request(entry, incident, keys.APPROVE, Verb.APPROVE, now)
+        if binding is None or binding.verdict is not RequestVerdict.ACCEPTED:
+            return self.incidents.get((entry.namespace, incident.metadata.name or ""), incident)
+        who = binding.by
+        incidents.note(incident, now, "Approved", f"containment approved: {binding.value}", who)
         await self.client.event(entry.ref(), "Normal", "Approved", f"{incident.metadata.name}: approved by {who}")
-        return await incidents.write_status(self.client, incident)
+        return await self._write_incident(entry, incident)
 
-    async def _drill(
-        self, entry: SystemEntry, caller: authority.Caller | None, value: str, now: datetime.datetime
-    ) -> None:
+    async def _drill(self, entry: SystemEntry, request: ControlRequest, now: datetime.datetime) -> None:
         """Open a drill incident with what the plan would do, who is paged and the gaps found.
 
         Reads the target and the fallback Service (to find gaps) and writes only the
@@ -645,26 +688,18 @@ class Engine:
         """
         plan = entry.plan
         assert plan is not None
-        verdict = authority.authorize(caller, Verb.DRILL, plan.responders)
-        if not verdict.allowed:
-            await self._unauthorized(entry, None, "drill", value, verdict.reason, now)
+        value = request.value or ""
+        if request.verdict is not RequestVerdict.ACCEPTED:
+            await self._unauthorized(entry, None, "drill", value, request.reason, now)
             return
         try:
             scenario = drills.parse_value(value)
         except ValueError as exc:
             await self.client.event(entry.ref(), "Warning", "DrillInvalid", f"airlock.dev/drill={value!r}: {exc}")
             return
-        target = await self.client.get_or_none(
-            kube.TARGETS[plan.spec.target.kind.value], entry.namespace, plan.spec.target.name
-        )
-        fallback: bool | None = None
-        if plan.spec.fallback is not None:
-            service = await self.client.get_or_none(kube.SERVICES, entry.namespace, plan.spec.fallback.service)
-            fallback = service is not None
-        rehearsal = drills.rehearse(
-            plan, scenario, drills.Environment(target_exists=target is not None, fallback_service_exists=fallback)
-        )
-        who = caller.username if caller else None
+        environment = await targets.environment(self.client, entry.namespace, plan.spec)
+        rehearsal = drills.rehearse(plan, scenario, environment)
+        who = request.by
         body = domain_incidents.open_incident(
             system=entry.name,
             namespace=entry.namespace,
@@ -796,14 +831,22 @@ class Engine:
     ) -> AIIncident | None:
         plan = entry.plan
         assert plan is not None
-        verdict = authority.authorize(caller, Verb.RELEASE, plan.responders)
-        if not verdict.allowed:
-            await self._unauthorized(entry, incident, "release", value, verdict.reason, now)
+        binding = requests.judge(
+            annotation=keys.RELEASE,
+            value=value,
+            caller=caller,
+            verbs=[Verb.RELEASE],
+            responders=plan.responders,
+            now=now,
+        )
+        status.requests = requests.add(status.requests, binding, entry.annotations, [keys.RELEASE])
+        if binding.verdict is not RequestVerdict.ACCEPTED:
+            await self._unauthorized(entry, incident, "release", value, binding.reason, now)
             m.RELEASES.labels("unauthorized").inc()
             return incident
         containment = status.containment
-        who = caller.username if caller else None
-        if manual:
+        who = binding.by
+        if manual and keys.SHUTDOWN in entry.annotations:
             await self._refuse_release(
                 entry,
                 incident,
@@ -812,6 +855,9 @@ class Engine:
                 now,
             )
             return incident
+        if manual:
+            # The annotation is gone but its removal was refused: a responder who may release lifts the hold.
+            return await self._lift_manual(entry, status, incident, who, now)
         blockers = release_blockers(plan, status.monitors)
         if blockers:
             detail = ", ".join(
@@ -878,7 +924,12 @@ class Engine:
             self.incidents[(entry.namespace, updated.metadata.name or "")] = updated
 
     async def _lift_manual(
-        self, entry: SystemEntry, status: AISystemStatus, incident: AIIncident | None, now: datetime.datetime
+        self,
+        entry: SystemEntry,
+        status: AISystemStatus,
+        incident: AIIncident | None,
+        who: str | None,
+        now: datetime.datetime,
     ) -> AIIncident | None:
         plan = entry.plan
         assert plan is not None
@@ -893,10 +944,10 @@ class Engine:
         status.containment = None
         m.CONTAINMENTS_ACTIVE.labels(entry.namespace, entry.name).set(0)
         await self.client.event(
-            entry.ref(), "Normal", "ShutdownLifted", "airlock.dev/shutdown removed: saved state restored"
+            entry.ref(), "Normal", "ShutdownLifted", f"manual shutdown lifted by {who}: saved state restored"
         )
         if incident is not None:
-            await self._resolve(entry, incident, "manual shutdown lifted", None, now)
+            await self._resolve(entry, incident, f"manual shutdown lifted by {who}", who, now)
         return None
 
     async def _resolve(
@@ -919,15 +970,15 @@ class Engine:
         value: str,
         why: str,
         now: datetime.datetime,
+        *,
+        what: str | None = None,
     ) -> None:
-        key = (entry.namespace, entry.name, verb, value)
-        if key in self._reported:
-            return
-        self._reported.add(key)
-        await self.client.event(entry.ref(), "Warning", "UnauthorizedRequest", f"airlock.dev/{verb} ignored: {why}")
+        # Called once per refused value: when it is judged (status.requests), or handled (release, drill).
+        message = f"{what or f'airlock.dev/{verb} ignored'}: {why}"
+        await self.client.event(entry.ref(), "Warning", "UnauthorizedRequest", message)
         log.warning("authority.denied", namespace=entry.namespace, name=entry.name, verb=verb, reason=why)
         if incident is not None and incident.status is not None:
-            incidents.note(incident, now, "UnauthorizedRequest", f"airlock.dev/{verb} ignored: {why}")
+            incidents.note(incident, now, "UnauthorizedRequest", message)
             updated = await incidents.write_status(self.client, incident)
             self.incidents[(entry.namespace, updated.metadata.name or "")] = updated
 
@@ -988,7 +1039,7 @@ class Engine:
         conds = conditions.set_condition(conds, conditions.STALLED, False, "Reconciled", "spec is valid", gen, now)
         if entry.notices_error:
             conds = conditions.set_condition(
-                conds, conditions.NOTICES_READY, False, "TemplateInvalid", entry.notices_error, gen, now
+                conds, conditions.NOTICES_READY, False, entry.notices_reason, entry.notices_error, gen, now
             )
         else:
             conds = conditions.set_condition(

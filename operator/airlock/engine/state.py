@@ -35,6 +35,8 @@ class SystemEntry:
     adoption_checked: bool = False
     # A notice template override that cannot render (set by the followups loop; NoticesReady condition).
     notices_error: str | None = None
+    # Its condition reason: TemplateInvalid, or SecretNotAllowed for a channel whose Secret airlock may not read.
+    notices_reason: str = "TemplateInvalid"
 
     @property
     def key(self) -> tuple[str, str]:

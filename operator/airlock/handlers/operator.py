@@ -23,7 +23,7 @@ import structlog
 from airlock.adapters import kube, kubeconfig, webhook
 from airlock.adapters.prometheus import PrometheusProvider
 from airlock.api import annotations as keys
-from airlock.domain import authority
+from airlock.domain import authority, secrets
 from airlock.engine.core import Engine, Settings
 from airlock.engine.followups import Followups
 from airlock.engine.scheduler import Scheduler
@@ -48,6 +48,8 @@ class OperatorConfig:
     operator_username: str = field(
         default_factory=lambda: os.environ.get("AIRLOCK_OPERATOR_USERNAME") or authority.DEFAULT_OPERATOR
     )
+    # The only Secrets notification channels may name (the operator's RBAC allows no other).
+    notification_secrets: tuple[str, ...] = (secrets.DEFAULT_NOTIFICATION_SECRET,)
     # Serve admission reviews (handlers.admission) when set.
     admission_webhook: webhook.WebhookConfig | None = None
 
@@ -61,19 +63,17 @@ def _engine(memo: kopf.Memo) -> Engine:
 
 
 @kopf.on.login(id="airlock-login")
-def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+async def login(memo: kopf.Memo, **_: Any) -> kopf.AiohttpSession:
     config: OperatorConfig = memo["config"]
-    cluster = kubeconfig.load(config.kubeconfig, config.context)
-    return kopf.ConnectionInfo(
-        server=cluster.server,
-        ca_path=cluster.ca_path,
-        insecure=cluster.insecure or None,
-        scheme="Bearer" if cluster.token or cluster.token_path else None,
-        token=cluster.headers().get("Authorization", " ").split(" ", 1)[1] or None,
-        certificate_path=cluster.cert_path,
-        private_key_path=cluster.key_path,
-        default_namespace=cluster.namespace,
-    )
+    try:
+        cluster = kubeconfig.load(config.kubeconfig, config.context)
+        headers = {**cluster.headers(), **dict(cluster.impersonation())}
+        # Our own session, not kopf.ConnectionInfo: Kopf would write inline client keys to temp files.
+        session = kube.session(cluster, limit=0)
+    except kubeconfig.ConfigError as exc:
+        raise kopf.LoginError(str(exc)) from None
+    session.headers.update(headers)
+    return kopf.AiohttpSession(server=cluster.server, default_namespace=cluster.namespace, aiohttp_session=session)
 
 
 @kopf.on.startup(id="airlock-startup")
@@ -86,12 +86,14 @@ async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    if config.admission_webhook is not None:
-        # The webhook configurations are static manifests (policies/admission/): Kopf must not manage them.
-        settings.admission.server = webhook.server(config.admission_webhook)
-        settings.admission.managed = None
     cluster = kubeconfig.load(config.kubeconfig, config.context)
     client = kube.KubeClient(cluster)
+    if config.admission_webhook is not None:
+        # A self-signed certificate is kept in a Secret, so the registered caBundle stays valid across restarts.
+        kept = await webhook.persisted_certificate(client, cluster.namespace, config.admission_webhook)
+        # The webhook configurations are static manifests (policies/admission/): Kopf must not manage them.
+        settings.admission.server = webhook.server(config.admission_webhook, kept)
+        settings.admission.managed = None
     provider = PrometheusProvider(
         config.prometheus_url,
         token_file=config.prometheus_token_file,
@@ -103,7 +105,9 @@ async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) ->
     memo["engine"] = engine
     memo["client"] = client
     memo["scheduler_task"] = asyncio.create_task(scheduler.run(), name="airlock-scheduler")
-    memo["followups_task"] = asyncio.create_task(Followups(engine).run(), name="airlock-followups")
+    memo["followups_task"] = asyncio.create_task(
+        Followups(engine, notification_secrets=config.notification_secrets).run(), name="airlock-followups"
+    )
     log.info("operator.started", prometheus=config.prometheus_url, server=cluster.server)
 
 
@@ -129,12 +133,27 @@ async def policy_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: 
         await _engine(memo).upsert_policy(name, dict(body))
 
 
+# The policies, indexed: Kopf runs no other handler (of any resource) before every index holds
+# its initial list, so no AISystem is planned before the policies exist — no spurious
+# "ContainmentPolicy not found" at start.  policy_event above still feeds the engine; the index
+# only closes the gap between the gate opening and that event being handled.
+@kopf.index(GROUP, VERSION, "containmentpolicies", id="policy_index")
+async def policy_index(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    return {name: _plain(body)}
+
+
 @kopf.on.event(GROUP, VERSION, "aisystems", id="aisystem-event")
-async def aisystem_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def aisystem_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    engine = _engine(memo)
+    policies: kopf.Index[str, dict[str, Any]] = kwargs["policy_index"]
     if type == "DELETED":
-        _engine(memo).remove_system(body.metadata.namespace or "", body.metadata.name or "")
-    else:
-        await _engine(memo).upsert_system(_plain(body))
+        engine.remove_system(body.metadata.namespace or "", body.metadata.name or "")
+        return
+    ref = str(((body.get("spec") or {}).get("policyRef") or {}).get("name") or "")
+    if ref and ref not in engine.policies:
+        for policy in policies.get(ref, ()):
+            await engine.upsert_policy(ref, policy)
+    await engine.upsert_system(_plain(body))
 
 
 @kopf.on.event(GROUP, VERSION, "aiincidents", id="aiincident-event")
@@ -159,6 +178,39 @@ async def statefulset_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("argoproj.io", "v1alpha1", "rollouts", id="rollout-event", annotations={keys.CONTAINED_BY: kopf.PRESENT})
 async def rollout_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await _engine(memo).target_changed(body.metadata.namespace or "", "Rollout", body.metadata.name or "")
+
+
+# Serving stacks (SPEC §8), each served only where KServe, the Gateway API or Istio is installed.
+# Kopf activates a handler when its resource is served (also when the CRD appears later) and
+# never fails startup over one that is not: an operator on a cluster without them just has
+# no such watch.  Routes are marked with airlock.dev/contained-by while rerouted, like targets.
+@kopf.on.event(
+    "serving.kserve.io",
+    "v1beta1",
+    "inferenceservices",
+    id="inferenceservice-event",
+    annotations={keys.CONTAINED_BY: kopf.PRESENT},
+)
+async def inferenceservice_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _engine(memo).target_changed(body.metadata.namespace or "", "InferenceService", body.metadata.name or "")
+
+
+@kopf.on.event(
+    "gateway.networking.k8s.io", "v1", "httproutes", id="httproute-event", annotations={keys.CONTAINED_BY: kopf.PRESENT}
+)
+async def httproute_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _engine(memo).target_changed(body.metadata.namespace or "", "HTTPRoute", body.metadata.name or "")
+
+
+@kopf.on.event(
+    "networking.istio.io",
+    "v1",
+    "virtualservices",
+    id="virtualservice-event",
+    annotations={keys.CONTAINED_BY: kopf.PRESENT},
+)
+async def virtualservice_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _engine(memo).target_changed(body.metadata.namespace or "", "VirtualService", body.metadata.name or "")
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

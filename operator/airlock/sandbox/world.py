@@ -35,6 +35,7 @@ from typing import Any
 from airlock.api import crd as crd_module
 from airlock.domain import authority
 from airlock.sandbox import admission as sandbox_admission
+from airlock.sandbox import serving
 from airlock.sandbox.cluster import ClusterThread, SandboxCluster, token_for
 from airlock.sandbox.model import ModelServer
 from airlock.sandbox.prometheus import PrometheusProcess
@@ -66,6 +67,7 @@ PATHS = {
         "validatingwebhookconfigurations",
         False,
     ),
+    **serving.PATHS,
 }
 
 
@@ -373,10 +375,16 @@ def running_world(
     directory: Path,
     operator_args: list[str] | None = None,
     *,
+    serving_crds: bool = False,
     admission: AdmissionMode | str = AdmissionMode.NONE,
     admin_groups: Sequence[str] = authority.DEFAULT_ADMIN_GROUPS,
 ) -> Iterator[World]:
-    """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit."""
+    """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit.
+
+    ``serving_crds``: the cluster serves KServe, Gateway API and Istio kinds from the start
+    (``airlock.sandbox.serving``); without it they can be installed later, as on a real cluster.
+    ``admission``: what the API server enforces (:class:`AdmissionMode`), with ``admin_groups``.
+    """
     mode = AdmissionMode(admission)
     directory.mkdir(parents=True, exist_ok=True)
     sandbox = SandboxCluster()
@@ -392,6 +400,8 @@ def running_world(
         setup_token = token_for(SETUP_USERNAME, setup_groups) if secured else None
         api = Api(cluster.url, setup_token)
         load_crds(api)
+        if serving_crds:
+            serving.install(api)
         kubeconfig = cluster.write_kubeconfig(directory / "kubeconfig", token=setup_token)
         args = list(operator_args or [])
         operator_kubeconfig = kubeconfig
