@@ -201,14 +201,26 @@ class KubeClient:
         return await self.patch(resource, namespace, name, {"spec": {"replicas": replicas}}, sub="scale")
 
     async def watch(
-        self, resource: Resource, namespace: str | None = None, resource_version: str | None = None
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        *,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        read_timeout: float | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
+        """Watch events as dicts; ``read_timeout`` ends a connection that went silent (a dead peer)."""
         params = {"watch": "true", "allowWatchBookmarks": "true"}
         if resource_version:
             params["resourceVersion"] = resource_version
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        if timeout_seconds:
+            params["timeoutSeconds"] = str(timeout_seconds)
         headers = self._headers()
         url = self.config.server + resource.path(namespace)
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=read_timeout)
         async with self._http().get(url, headers=headers, params=params, timeout=timeout) as response:
             if response.status >= 400:
                 raise _error(response.status, await response.text())

@@ -24,6 +24,7 @@ from airlock.api.common import (
     Timestamp,
 )
 from airlock.api.durations import Duration
+from airlock.api.guard import GuardSpec
 from airlock.api.matrix import (
     LIST_MAP_BY_NAME,
     LIST_MAP_BY_TYPE,
@@ -315,6 +316,10 @@ class AISystemSpec(Model):
         default=Duration("5m"),
         alias="failClosedAfter",
         description="How long a provider outage lasts before onProviderError=contain acts.",
+    )
+    guard: GuardSpec | None = Field(
+        default=None,
+        description="Modes of the airlock guard in front of this system (read by `airlock guard --system`).",
     )
 
     cel_rules: ClassVar[list[dict[str, str]]] = [

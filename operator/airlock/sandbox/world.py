@@ -376,6 +376,8 @@ def running_world(
     operator_args: list[str] | None = None,
     *,
     serving_crds: bool = False,
+    scrape_targets: list[str] | None = None,
+    scrape_interval: str = "1s",
     admission: AdmissionMode | str = AdmissionMode.NONE,
     admin_groups: Sequence[str] = authority.DEFAULT_ADMIN_GROUPS,
 ) -> Iterator[World]:
@@ -383,6 +385,8 @@ def running_world(
 
     ``serving_crds``: the cluster serves KServe, Gateway API and Istio kinds from the start
     (``airlock.sandbox.serving``); without it they can be installed later, as on a real cluster.
+    ``scrape_targets``: more ``host:port`` for Prometheus besides the model server (e.g. an
+    ``airlock guard`` started later on a port chosen up front).
     ``admission``: what the API server enforces (:class:`AdmissionMode`), with ``admin_groups``.
     """
     mode = AdmissionMode(admission)
@@ -417,12 +421,17 @@ def running_world(
         if webhook is not None:
             args += webhook.arguments()
         model.start()
-        prometheus = PrometheusProcess([model.target], data_dir=directory / "prometheus")
+        prometheus = PrometheusProcess(
+            [model.target, *(scrape_targets or [])],
+            data_dir=directory / "prometheus",
+            scrape_interval=scrape_interval,
+            evaluation_interval=scrape_interval,
+        )
         prometheus.start()
         operator = OperatorProcess(operator_kubeconfig, prometheus.url, directory / "operator.log", args).start()
         if webhook is not None:
             webhook.register(api, operator)
-        prometheus.wait_for_scrape(timeout=30)
+        prometheus.wait_for_scrape(timeout=30, targets=[model.target])  # the others may start later
         yield World(cluster, api, kubeconfig, model, prometheus, operator, directory, mode, webhook)
     finally:
         if operator is not None:
