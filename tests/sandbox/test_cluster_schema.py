@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from airlock.api import crd as crd_module
-from airlock.sandbox.cluster import ClusterThread
+from airlock.sandbox.cluster import ClusterThread, ResourceRef
 from airlock.sandbox.world import Api, load_crds
 from tests.fixtures.cluster import Kubectl, SandboxApi
 
@@ -277,6 +277,85 @@ def test_dry_run_validates_and_defaults_without_storing(airlock_api: SandboxApi)
     assert airlock_api.patch(f"{AIS}/chatbot?dryRun=All", {"spec": {"mode": "off"}})[0] == 422
     preview = airlock_api.ok("PATCH", f"{AIS}/chatbot?dryRun=All", {"spec": {"mode": "dryRun"}})
     assert preview["spec"]["mode"] == "dryRun"
+    assert airlock_api.ok("GET", f"{AIS}/chatbot")["spec"]["mode"] == "enforce"
+
+
+# -- the order: mutating admission, schema, validating admission -----------------------------------
+
+POLICIES = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
+BINDINGS = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
+
+
+def refuse_what_the_schema_would_not_store(api: SandboxApi, group: str, plural: str, *expressions: str) -> None:
+    """A ValidatingAdmissionPolicy refusing (403) every write of ``plural`` where one of ``expressions`` is false."""
+    rules = [{"apiGroups": [group], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": [plural]}]
+    validations = [{"expression": e, "reason": "Forbidden", "message": f"the policy saw: not {e}"} for e in expressions]
+    api.ok(
+        "POST",
+        POLICIES,
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "after-the-schema"},
+            "spec": {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": rules}, "validations": validations},
+        },
+    )
+    api.ok(
+        "POST",
+        BINDINGS,
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "after-the-schema"},
+            "spec": {"policyName": "after-the-schema", "validationActions": ["Deny"]},
+        },
+    )
+
+
+def test_a_mutation_is_pruned_and_validated_before_validating_admission(
+    sandbox: ClusterThread, gadgets: SandboxApi
+) -> None:
+    def mutate(operation: str, ref: ResourceRef, old: Any, new: Any, user: Any) -> Any:
+        if ref.resource != "gadgets" or new is None:
+            return None
+        new["spec"]["stray"] = "added by a mutation"  # not in the schema
+        if new["metadata"]["name"] == "too-big":
+            new["spec"]["size"] = 42  # over the schema's maximum
+        return new
+
+    sandbox.call(sandbox.cluster.admission.append, mutate)
+    refuse_what_the_schema_would_not_store(gadgets, "sandbox.airlock.dev", "gadgets", "!has(object.spec.stray)")
+
+    # What the mutation added outside the schema is pruned before the policy sees the object.
+    assert "stray" not in gadgets.ok("POST", GADGETS, gadget(size=2))["spec"]
+    assert "stray" not in gadgets.ok("GET", f"{GADGETS}/g")["spec"]
+    # A mutation the schema refuses is a 422 with the schema's field path, not the policy's 403.
+    too_big = {**gadget(size=2), "metadata": {"name": "too-big"}}
+    for path in (GADGETS, f"{GADGETS}?dryRun=All"):
+        code, status = gadgets.post(path, too_big)
+        assert code == 422, status
+        assert causes(status) == [
+            ("spec.size", "Invalid value: 42: spec.size in body should be less than or equal to 10")
+        ]
+    assert gadgets.get(f"{GADGETS}/too-big")[0] == 404
+    # The same on an update, dry run or not.
+    preview = gadgets.ok("PATCH", f"{GADGETS}/g?dryRun=All", {"spec": {"size": 3}})
+    assert (preview["spec"]["size"], "stray" in preview["spec"]) == (3, False)
+    assert gadgets.ok("GET", f"{GADGETS}/g")["spec"]["size"] == 2
+
+
+def test_what_a_mutation_removes_is_defaulted_again_before_validating_admission(
+    sandbox: ClusterThread, airlock_api: SandboxApi
+) -> None:
+    def drop_the_mode(operation: str, ref: ResourceRef, old: Any, new: Any, user: Any) -> Any:
+        if ref.resource != "aisystems" or new is None:
+            return None
+        new["spec"].pop("mode", None)
+        return new
+
+    sandbox.call(sandbox.cluster.admission.append, drop_the_mode)
+    refuse_what_the_schema_would_not_store(airlock_api, "airlock.dev", "aisystems", "has(object.spec.mode)")
+    assert airlock_api.ok("POST", AIS, system(mode="dryRun"))["spec"]["mode"] == "enforce"
     assert airlock_api.ok("GET", f"{AIS}/chatbot")["spec"]["mode"] == "enforce"
 
 

@@ -1,26 +1,45 @@
-"""CEL as the Kubernetes API server evaluates it, on top of cel-python.
+"""CEL as the Kubernetes API server evaluates it, with cel-python (celpy): the sandbox's one evaluator.
 
-CRD validation rules (``x-kubernetes-validations``) and admission expressions are
-standard CEL plus a few Kubernetes conventions that a plain CEL library does not know:
+Two parts of the sandbox API server evaluate CEL, both through this module:
 
-* property names that collide with CEL reserved words, or contain ``.``, ``-``, ``/``
-  or ``__``, are visible under an escaped name (``namespace`` → ``__namespace__``,
-  ``a-b`` → ``a__dash__b``); keys of map-typed fields (``additionalProperties``,
-  labels, annotations) are left alone;
-* the Kubernetes string library (``split``, ``lowerAscii``, ``upperAscii``, ``trim``,
-  ``join``, ``replace``, ``indexOf``, ``lastIndexOf``) on top of the standard
-  ``matches``/``contains``/``startsWith``/``endsWith``.
+* admission: ValidatingAdmissionPolicies and the ``matchConditions`` of policies and
+  webhooks (``_k8s_vap``, ``_k8s_webhooks``, ``_k8s_matching``);
+* CRD schema validation: ``x-kubernetes-validations`` rules with ``self`` and, in transition
+  rules, ``oldSelf`` (``_k8s_schema``; their cost is estimated in ``_k8s_celcost`` from the
+  same compiled programs).
 
-This module is the one CEL evaluator of the sandbox: the CRD schema code
-(:mod:`._k8s_schema`) uses it, and admission code can use it too. Programs are compiled
-once per expression and cached. NOT emulated: runtime cost limits (a rule is never
-stopped half-way), optional types (``?.``), the ``quantity``, ``url``, ``ip``/``cidr``
-and ``format`` libraries; such a rule fails to compile or evaluate and says so.
+celpy implements the language and its standard library; this module adds what the API
+server adds on top, so that the same expressions give the same answers here:
+
+* property-name escaping: an object property named like a CEL reserved word is reached as
+  ``__word__`` (``subject.__namespace__``). Under a CRD's structural schema
+  (:func:`to_cel_typed`) the escaping follows the schema as the API server's does: declared
+  properties are escaped (reserved words, and ``__``, ``.``, ``-``, ``/`` in names:
+  ``a-b`` -> ``a__dash__b``), keys of ``additionalProperties`` maps are left alone. Admission
+  objects have no schema here (:func:`to_cel`): keys of fields known to be maps (annotations,
+  labels, ...) are left alone and every other property named like a reserved word is escaped;
+* the Kubernetes CEL libraries a rule or policy may use: strings (``charAt``, ``indexOf``,
+  ``lastIndexOf``, ``lowerAscii``, ``upperAscii``, ``replace``, ``split``, ``substring``,
+  ``trim``, ``join``, ``reverse``), lists (``isSorted``, ``sum``, ``min``, ``max``,
+  ``indexOf``, ``lastIndexOf``) and regex (``find``, ``findAll``);
+* errors worded as the API server words them in admission: ``expression '<source>' resulted
+  in error: ...`` (:attr:`CelError.message`); :attr:`CelError.detail` is the bare reason, for
+  the CRD validation messages that word it their own way.
+
+Not available (an expression using them fails to evaluate, which the caller's failure
+policy then decides): optional types (``object.?spec``), the ``authorizer``, and the
+url/ip/cidr/quantity/format/sets libraries. No runtime cost limit: an expression is never
+stopped half-way.
+
+Programs are compiled once per source text (an LRU cache) and are safe to evaluate from
+any thread.
 """
 
 from __future__ import annotations
 
 import functools
+import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,23 +49,47 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
-__all__ = ["RESERVED", "CelError", "Program", "escape", "from_json", "program"]
-
-# apiextensions-apiserver's escaping (schema/cel/model): reserved words get __word__.
 RESERVED = frozenset(
     {
-        *("true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function"),
-        *("if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"),
+        "as", "break", "const", "continue", "else", "for", "function", "if", "import", "let", "loop",
+        "package", "namespace", "return", "var", "void", "while", "in", "true", "false", "null",
     }
-)
+)  # fmt: skip
+# Fields whose keys are data, not properties: never escaped.
+MAP_FIELDS = frozenset(
+    {"annotations", "labels", "params", "selector", "match", "matchLabels", "data", "stringData", "binaryData",
+     "nodeSelector", "extra"}
+)  # fmt: skip
 
 
 class CelError(Exception):
-    """A CEL expression failed to compile or to evaluate; the message says which and why."""
+    """An expression failed to compile or to evaluate.
+
+    ``message`` is the admission wording (``expression '...' resulted in error: ...``, or
+    ``compilation failed: ...``); ``detail`` is the reason alone (the message when not given).
+    """
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = message if detail is None else detail
 
 
-def escape(name: str) -> str:
-    """The name under which a declared object property is visible in CEL."""
+def escape(value: Any, *, in_map: bool = False) -> Any:
+    """Rename object properties as Kubernetes exposes them to CEL (``namespace`` -> ``__namespace__``)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            name = key if in_map or key not in RESERVED else f"__{key}__"
+            out[name] = escape(item, in_map=key in MAP_FIELDS)
+        return out
+    if isinstance(value, list):
+        return [escape(item) for item in value]
+    return value
+
+
+def escape_property(name: str) -> str:
+    """The name under which a property declared in a structural schema is visible in CEL."""
     if name in RESERVED:
         return f"__{name}__"
     return (
@@ -54,109 +97,320 @@ def escape(name: str) -> str:
     )
 
 
-def _split(text: Any, separator: Any, limit: Any = None) -> celtypes.ListType:
-    parts = str(text).split(str(separator)) if limit is None else str(text).split(str(separator), int(limit) - 1)
-    return celtypes.ListType([celtypes.StringType(part) for part in parts])
-
-
-def _join(items: Any, separator: Any = "") -> celtypes.StringType:
-    return celtypes.StringType(str(separator).join(str(item) for item in items))
-
-
-def _replace(text: Any, old: Any, new: Any, limit: Any = None) -> celtypes.StringType:
-    count = -1 if limit is None else int(limit)
-    return celtypes.StringType(str(text).replace(str(old), str(new), count))
-
-
-def _index_of(text: Any, sub: Any, start: Any = 0) -> celtypes.IntType:
-    return celtypes.IntType(str(text).find(str(sub), int(start)))
-
-
-def _last_index_of(text: Any, sub: Any) -> celtypes.IntType:
-    return celtypes.IntType(str(text).rfind(str(sub)))
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "split": _split,
-    "lowerAscii": lambda text: celtypes.StringType(str(text).lower()),
-    "upperAscii": lambda text: celtypes.StringType(str(text).upper()),
-    "trim": lambda text: celtypes.StringType(str(text).strip()),
-    "join": _join,
-    "replace": _replace,
-    "indexOf": _index_of,
-    "lastIndexOf": _last_index_of,
-}
-
-_ENV = celpy.Environment()
-
-
-class Program:
-    """One compiled expression."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        try:
-            self.ast = _ENV.compile(source)
-        except CELParseError as error:
-            raise CelError(f"compilation failed: {error}") from None
-        self._runner = _ENV.program(self.ast, functions=FUNCTIONS)
-
-    def evaluate(self, activation: Mapping[str, Any]) -> Any:
-        """The value (a celpy type); CelError when evaluation fails (no such key, type error, ...)."""
-        try:
-            result = self._runner.evaluate(dict(activation))
-        except CELEvalError as error:
-            raise CelError(_describe(error)) from None
-        except (TypeError, ValueError, KeyError, ZeroDivisionError) as error:
-            raise CelError(f"{type(error).__name__}: {error}") from None
-        if isinstance(result, CELEvalError):
-            raise CelError(_describe(result))
-        return result
-
-    def holds(self, activation: Mapping[str, Any]) -> bool:
-        """Evaluate a rule that must be a boolean; CelError for anything else."""
-        result = self.evaluate(activation)
-        if not isinstance(result, celtypes.BoolType | bool):
-            raise CelError(f"expected a boolean, got {type(result).__name__}")
-        return bool(result)
-
-
-def _describe(error: CELEvalError) -> str:
-    if error.args and isinstance(error.args[0], str):
-        return error.args[0]
-    return str(error)
-
-
-@functools.lru_cache(maxsize=2048)
-def program(source: str) -> Program:
-    """The compiled program of ``source`` (cached: rules are compiled once, evaluated often)."""
-    return Program(source)
-
-
-def from_json(value: Any, schema: Mapping[str, Any] | None = None) -> Any:
-    """A JSON value as CEL sees it under a structural ``schema`` (declared properties escaped).
+def to_cel_typed(value: Any, schema: Mapping[str, Any] | None) -> Any:
+    """A JSON value as CEL sees it under a CRD's structural ``schema`` (declared properties escaped).
 
     Without a schema (or under ``x-kubernetes-preserve-unknown-fields``) object keys are kept
     as they are, which is what the API server does for untyped data.
     """
     if value is None:
         return None
-    return json_to_cel(_escaped(value, schema))
+    return json_to_cel(_escaped_by_schema(value, schema))
 
 
-def _escaped(value: Any, schema: Mapping[str, Any] | None) -> Any:
+def _escaped_by_schema(value: Any, schema: Mapping[str, Any] | None) -> Any:
     if isinstance(value, dict):
         properties = (schema or {}).get("properties")
         extra = (schema or {}).get("additionalProperties")
         if properties is not None:
             return {
-                escape(key) if key in properties else key: _escaped(item, properties.get(key))
+                escape_property(key) if key in properties else key: _escaped_by_schema(item, properties.get(key))
                 for key, item in value.items()
             }
         if isinstance(extra, Mapping):
-            return {key: _escaped(item, extra) for key, item in value.items()}
+            return {key: _escaped_by_schema(item, extra) for key, item in value.items()}
         return value
     if isinstance(value, list):
         items = (schema or {}).get("items")
-        return [_escaped(item, items) for item in value]
+        return [_escaped_by_schema(item, items) for item in value]
     return value
+
+
+def to_cel(value: Any, *, escaped: bool = True) -> Any:
+    """A JSON value as a CEL value (null stays None); objects are escaped unless told otherwise."""
+    if value is None:
+        return None
+    return json_to_cel(escape(value) if escaped else value)
+
+
+def from_cel(value: Any) -> Any:
+    """A CEL value as plain JSON-like Python (for messages and results)."""
+    if isinstance(value, celtypes.BoolType):
+        return bool(value)
+    if isinstance(value, celtypes.IntType | celtypes.UintType):
+        return int(value)
+    if isinstance(value, celtypes.DoubleType):
+        return float(value)
+    if isinstance(value, celtypes.StringType):
+        return str(value)
+    if isinstance(value, celtypes.MapType):
+        return {str(k): from_cel(v) for k, v in value.items()}
+    if isinstance(value, celtypes.ListType):
+        return [from_cel(v) for v in value]
+    return value
+
+
+# -- the Kubernetes libraries ------------------------------------------------------------------
+
+
+def _error(message: str) -> CELEvalError:
+    return CELEvalError(message)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an int, got {type(value).__name__}")
+    return int(value)
+
+
+def _char_at(text: Any, index: Any) -> Any:
+    s, i = _string(text), _int(index)
+    if i < 0 or i > len(s):
+        return _error(f"index out of range: {i}")
+    return celtypes.StringType(s[i : i + 1])
+
+
+def _index_of(receiver: Any, needle: Any, offset: Any = None) -> Any:
+    if isinstance(receiver, celtypes.ListType):
+        for position, item in enumerate(receiver):
+            if item == needle:
+                return celtypes.IntType(position)
+        return celtypes.IntType(-1)
+    s, sub = _string(receiver), _string(needle)
+    start = 0 if offset is None else _int(offset)
+    if start < 0 or start > len(s):
+        return _error(f"index out of range: {start}")
+    return celtypes.IntType(s.find(sub, start))
+
+
+def _last_index_of(receiver: Any, needle: Any, offset: Any = None) -> Any:
+    if isinstance(receiver, celtypes.ListType):
+        for position in range(len(receiver) - 1, -1, -1):
+            if receiver[position] == needle:
+                return celtypes.IntType(position)
+        return celtypes.IntType(-1)
+    s, sub = _string(receiver), _string(needle)
+    end = len(s) if offset is None else _int(offset)
+    if end < 0 or end > len(s):
+        return _error(f"index out of range: {end}")
+    return celtypes.IntType(s.rfind(sub, 0, end + len(sub)))
+
+
+def _ascii(text: Any, upper: bool) -> celtypes.StringType:
+    s = _string(text)
+    table = str.maketrans(
+        "abcdefghijklmnopqrstuvwxyz" if upper else "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if upper else "abcdefghijklmnopqrstuvwxyz",
+    )
+    return celtypes.StringType(s.translate(table))
+
+
+def _replace(text: Any, old: Any, new: Any, count: Any = None) -> celtypes.StringType:
+    n = -1 if count is None else _int(count)
+    return celtypes.StringType(_string(text).replace(_string(old), _string(new), n))
+
+
+def _split(text: Any, separator: Any, limit: Any = None) -> Any:
+    s, sep = _string(text), _string(separator)
+    n = -1 if limit is None else _int(limit)
+    if n == 0:
+        return celtypes.ListType([])
+    if sep == "":
+        parts = list(s) if n < 0 or n >= len(s) else [*s[: n - 1], s[n - 1 :]]
+    else:
+        parts = s.split(sep) if n < 0 else s.split(sep, n - 1)
+    return celtypes.ListType([celtypes.StringType(part) for part in parts])
+
+
+def _substring(text: Any, start: Any, end: Any = None) -> Any:
+    s = _string(text)
+    i = _int(start)
+    j = len(s) if end is None else _int(end)
+    if i < 0 or i > len(s) or j < i or j > len(s):
+        return _error(f"index out of range: substring({i}, {j}) of a string of length {len(s)}")
+    return celtypes.StringType(s[i:j])
+
+
+def _trim(text: Any) -> celtypes.StringType:
+    return celtypes.StringType(_string(text).strip())
+
+
+def _join(items: Any, separator: Any = None) -> Any:
+    if not isinstance(items, list):
+        raise TypeError("join needs a list of strings")
+    return celtypes.StringType(("" if separator is None else _string(separator)).join(_string(i) for i in items))
+
+
+def _reverse(value: Any) -> Any:
+    if isinstance(value, celtypes.ListType):
+        return celtypes.ListType(list(reversed(value)))
+    return celtypes.StringType(_string(value)[::-1])
+
+
+def _is_sorted(items: Any) -> Any:
+    values = list(items)
+    return celtypes.BoolType(all(values[i] <= values[i + 1] for i in range(len(values) - 1)))
+
+
+def _sum(items: Any) -> Any:
+    values = list(items)
+    if not values:
+        return celtypes.IntType(0)
+    total = values[0]
+    for value in values[1:]:
+        total = total + value
+    return total
+
+
+def _extreme(items: Any, pick: Callable[..., Any]) -> Any:
+    values = list(items)
+    if not values:
+        return _error("min/max of an empty list")
+    return pick(values)
+
+
+def _find(text: Any, pattern: Any) -> Any:
+    try:
+        match = re.search(_string(pattern), _string(text))
+    except re.error as error:
+        return _error(f"invalid regular expression: {error}")
+    return celtypes.StringType(match.group(0) if match else "")
+
+
+def _find_all(text: Any, pattern: Any, limit: Any = None) -> Any:
+    n = -1 if limit is None else _int(limit)
+    try:
+        found = [m.group(0) for m in re.finditer(_string(pattern), _string(text))]
+    except re.error as error:
+        return _error(f"invalid regular expression: {error}")
+    if n >= 0:
+        found = found[:n]
+    return celtypes.ListType([celtypes.StringType(f) for f in found])
+
+
+LIBRARY: dict[str, Callable[..., Any]] = {
+    "charAt": _char_at,
+    "indexOf": _index_of,
+    "lastIndexOf": _last_index_of,
+    "lowerAscii": lambda text: _ascii(text, upper=False),
+    "upperAscii": lambda text: _ascii(text, upper=True),
+    "replace": _replace,
+    "split": _split,
+    "substring": _substring,
+    "trim": _trim,
+    "join": _join,
+    "reverse": _reverse,
+    "isSorted": _is_sorted,
+    "sum": _sum,
+    "min": lambda items: _extreme(items, min),
+    "max": lambda items: _extreme(items, max),
+    "find": _find,
+    "findAll": _find_all,
+}
+
+
+# -- compiling and evaluating ----------------------------------------------------------------
+
+_ENVIRONMENT = celpy.Environment()
+_COMPILE_LOCK = threading.Lock()
+_NOISE = re.compile(r" \(in activation .*", re.DOTALL)
+
+
+def _detail(error: BaseException) -> str:
+    """celpy's error text, without its dump of the whole activation."""
+    args = error.args
+    text = str(args[0]) if args else type(error).__name__
+    text = _NOISE.sub("", text)
+    if len(args) >= 3 and args[2]:
+        cause = args[2][0] if isinstance(args[2], tuple) and args[2] else args[2]
+        cause_text = _NOISE.sub("", str(cause))
+        if cause_text and cause_text not in text:
+            text = f"{text}: {cause_text}"
+    return text
+
+
+class Program:
+    """One compiled expression (``ast`` is its parse tree, which the cost estimator walks)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        try:
+            with _COMPILE_LOCK:
+                self.ast = _ENVIRONMENT.compile(source)
+                self._runner = _ENVIRONMENT.program(self.ast, functions=LIBRARY)
+        except CELParseError as error:
+            raise CelError(f"compilation failed: {' '.join(str(error).split())}") from None
+
+    def _failed(self, detail: str) -> CelError:
+        return CelError(f"expression '{self.source}' resulted in error: {detail}", detail)
+
+    def evaluate(self, activation: Mapping[str, Any]) -> Any:
+        """The value of the expression (a CEL value); :class:`CelError` if it does not evaluate."""
+        try:
+            result = self._runner.evaluate(dict(activation))
+        except CELEvalError as error:
+            raise self._failed(_detail(error)) from None
+        except RecursionError:
+            raise self._failed("too deeply nested") from None
+        except Exception as error:  # celpy raises plain Python errors for some overloads
+            raise self._failed(str(error)) from None
+        if isinstance(result, CELEvalError):
+            raise self._failed(_detail(result))
+        return result
+
+    def evaluate_bool(self, activation: Mapping[str, Any]) -> bool:
+        """For conditions and validations: the result must be a bool."""
+        result = self.evaluate(activation)
+        if not isinstance(result, celtypes.BoolType | bool):
+            raise self._failed(f"expected a bool, got {type(result).__name__}")
+        return bool(result)
+
+    def __repr__(self) -> str:
+        return f"Program({self.source!r})"
+
+
+@functools.lru_cache(maxsize=2048)
+def compile_expression(source: str) -> Program:
+    """The compiled program of ``source`` (cached by text); :class:`CelError` on a syntax error."""
+    return Program(source)
+
+
+class LazyVariables(celtypes.MapType):
+    """``variables``: each evaluated on first use, in the order declared, then remembered.
+
+    A variable that fails to evaluate is an error only for the expressions that use it.
+    """
+
+    def __init__(self, programs: Mapping[str, Program], activation: dict[str, Any]) -> None:
+        super().__init__()
+        self._programs = programs
+        self._activation = activation
+        self._values: dict[str, Any] = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._programs
+
+    def __getitem__(self, key: Any) -> Any:
+        name = str(key)
+        if name not in self._values:
+            program = self._programs.get(name)
+            if program is None:
+                raise KeyError(name)
+            try:
+                self._values[name] = program.evaluate(self._activation)
+            except CelError as error:
+                self._values[name] = CELEvalError(error.message)
+        return self._values[name]
+
+
+def activation_with_variables(activation: dict[str, Any], programs: Mapping[str, Program]) -> dict[str, Any]:
+    """``activation`` plus a lazily evaluated ``variables`` map (variables may use earlier ones)."""
+    extended = dict(activation)
+    extended["variables"] = LazyVariables(programs, extended)
+    return extended

@@ -250,7 +250,7 @@ class _Estimator:
         name = str(children[1])
         schema = target.schema or {}
         properties = schema.get("properties") or {}
-        declared = {cel.escape(key): key for key in properties}
+        declared = {cel.escape_property(key): key for key in properties}
         extra = schema.get("additionalProperties")
         if name in declared:
             sub = properties[declared[name]]
@@ -345,7 +345,7 @@ class _Estimator:
 
 def estimate_rule(rule: str, schema: Schema, name: str = "self") -> tuple[int, list[str]]:
     """The estimated worst-case cost of ``rule`` with ``self`` of ``schema``, and what was unbounded."""
-    program = cel.program(rule)
+    program = cel.compile_expression(rule)
     size, bounded = max_size(schema)
     estimator = _Estimator(_Value(schema, size, bounded, name))
     cost, _ = estimator.cost(program.ast)

@@ -439,10 +439,10 @@ class _Validator:
         rules = schema.get("x-kubernetes-validations")
         if not rules:
             return
-        activation: dict[str, Any] = {"self": cel.from_json(value, schema)}
+        activation: dict[str, Any] = {"self": cel.to_cel_typed(value, schema)}
         has_old = old is not _ABSENT
         if has_old:
-            activation["oldSelf"] = cel.from_json(old, schema)
+            activation["oldSelf"] = cel.to_cel_typed(old, schema)
         for rule in rules:
             source = str(rule.get("rule", ""))
             if _uses_old_self(source) and not has_old:
@@ -450,11 +450,11 @@ class _Validator:
             rendered = _cel_style(path)
             where = rendered + rule.get("fieldPath", "") if rendered else str(rule.get("fieldPath", "")).lstrip(".")
             try:
-                if cel.program(source).holds(activation):
+                if cel.compile_expression(source).evaluate_bool(activation):
                     continue
                 message = _message(rule, activation)
             except cel.CelError as error:
-                self.invalid(where, schema.get("type", "object"), f"rule evaluation error: {error}")
+                self.invalid(where, schema.get("type", "object"), f"rule evaluation error: {error.detail}")
                 continue
             reason = str(rule.get("reason") or "FieldValueInvalid")
             if reason == "FieldValueInvalid":
@@ -487,7 +487,7 @@ def _uses_old_self(rule: str) -> bool:
 def _message(rule: Mapping[str, Any], activation: Mapping[str, Any]) -> str:
     if "messageExpression" in rule:
         try:
-            text = str(cel.program(str(rule["messageExpression"])).evaluate(activation))
+            text = str(cel.compile_expression(str(rule["messageExpression"])).evaluate(activation))
             if text.strip() and "\n" not in text:
                 return text
         except cel.CelError:
@@ -743,13 +743,13 @@ def _rule_problems(schema: Schema, where: str, correlatable: bool) -> Iterator[s
             continue
         source = str(rule["rule"])
         try:
-            cel.program(source)
+            cel.compile_expression(source)
         except cel.CelError as error:
             yield f"{at}.rule: Invalid value: {show(source)}: {error}"
             continue
         if "messageExpression" in rule:
             try:
-                cel.program(str(rule["messageExpression"]))
+                cel.compile_expression(str(rule["messageExpression"]))
             except cel.CelError as error:
                 yield f"{at}.messageExpression: Invalid value: {error}"
         message = rule.get("message")

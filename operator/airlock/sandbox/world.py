@@ -15,16 +15,27 @@ there (namespaces, cluster-scoped objects) is deleted when it stops. Prometheus
 and the model server stay on this machine in both cases: only the operator and
 the tests talk to the API server. Nothing assumes the cluster has no
 controllers — Deployments may really get Pods.
+
+A world runs with one of the admissions a cluster can have (:class:`AdmissionMode`): none
+(the default), the Python authority hook, the shipped ValidatingAdmissionPolicies as the
+Helm chart renders them, the operator's own webhook over HTTPS, or both. With any of them,
+the operator runs as the chart's ServiceAccount (exempt from its own admission) and
+``World.api`` as an administrator (``system:masters`` and the admin group).
+On a cluster given by kubeconfig the world runs without admission (``SANDBOX_ONLY_ADMISSION``
+says why for each mode): the shipped policies and the webhook are exercised on the sandbox.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import enum
 import json
 import os
 import secrets
 import signal
+import socket
+import ssl
 import string
 import subprocess
 import sys
@@ -32,7 +43,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +51,10 @@ from typing import Any
 import yaml
 
 from airlock.api import crd as crd_module
+from airlock.domain import authority
+from airlock.sandbox import admission as sandbox_admission
 from airlock.sandbox import serving
-from airlock.sandbox.cluster import ClusterThread
+from airlock.sandbox.cluster import ClusterThread, SandboxCluster, token_for
 from airlock.sandbox.model import ModelServer
 from airlock.sandbox.prometheus import PrometheusProcess
 
@@ -62,21 +75,72 @@ PATHS = {
     "Namespace": ("/api/v1", "namespaces", False),
     "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "ValidatingAdmissionPolicy": ("/apis/admissionregistration.k8s.io/v1", "validatingadmissionpolicies", False),
+    "ValidatingAdmissionPolicyBinding": (
+        "/apis/admissionregistration.k8s.io/v1",
+        "validatingadmissionpolicybindings",
+        False,
+    ),
+    "MutatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", False),
+    "ValidatingWebhookConfiguration": (
+        "/apis/admissionregistration.k8s.io/v1",
+        "validatingwebhookconfigurations",
+        False,
+    ),
     **serving.PATHS,
 }
 FIELD_MANAGER = "airlock-tests"
 
 
+class AdmissionMode(enum.StrEnum):
+    """Which admission the world's API server runs with."""
+
+    NONE = "none"  # nothing checks writes: the operator's own re-checks are all there is
+    HOOK = "hook"  # the Python authority hook (airlock.sandbox.admission.AuthorityHook)
+    POLICY = "policy"  # the shipped ValidatingAdmissionPolicies, evaluated by the sandbox
+    WEBHOOK = "webhook"  # the operator's webhook (airlock run --webhook-port), called over HTTPS
+    BOTH = "both"  # the policies and the webhook, as the chart installs them with admissionPolicy.enabled
+
+    @property
+    def policies(self) -> bool:
+        return self in (AdmissionMode.POLICY, AdmissionMode.BOTH)
+
+    @property
+    def webhook(self) -> bool:
+        return self in (AdmissionMode.WEBHOOK, AdmissionMode.BOTH)
+
+
+# Who the operator is with any admission (the chart's ServiceAccount in namespace airlock-system).
+OPERATOR_USERNAME = authority.DEFAULT_OPERATOR
+OPERATOR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:airlock-system")
+# Who sets the world up with any admission: an administrator, in the admin group like a GitOps controller.
+SETUP_USERNAME = "system:admin"
+
+
+# Why a world on a cluster given by kubeconfig runs without admission (running_world refuses the others).
+SANDBOX_ONLY_ADMISSION = {
+    AdmissionMode.HOOK: "the authority hook is Python code inside the sandbox API server",
+    AdmissionMode.POLICY: (
+        "the world acts as its test users with the sandbox's tokens (Api.as_user) and runs the operator as the "
+        "chart's ServiceAccount; on a real cluster that takes impersonation and RBAC grants, which it does not make"
+    ),
+    AdmissionMode.WEBHOOK: "that cluster's API server would have to reach the operator's webhook on this machine",
+    AdmissionMode.BOTH: "that cluster's API server would have to reach the operator's webhook on this machine",
+}
+
+
 class Api:
     """A minimal synchronous client for assertions (the operator uses its own).
 
-    ``Api(url)`` talks plain HTTP to the sandbox; :meth:`from_kubeconfig` talks to any
-    cluster with the kubeconfig's credentials (TLS, client certificates, tokens, exec
-    plugins), through the ``kubernetes`` client's connection handling.
+    ``Api(url)`` talks plain HTTP to the sandbox; ``token`` (``token_for(user, groups)``) makes
+    the sandbox see another caller (without one the caller is ``system:admin``).
+    :meth:`from_kubeconfig` talks to any cluster with the kubeconfig's credentials (TLS, client
+    certificates, tokens, exec plugins), through the ``kubernetes`` client's connection handling.
     """
 
-    def __init__(self, url: str, *, client: Any = None) -> None:
+    def __init__(self, url: str, token: str | None = None, *, client: Any = None) -> None:
         self.url = url.rstrip("/")
+        self.token = token
         self._client = client
 
     @classmethod
@@ -87,14 +151,27 @@ class Api:
         client = config.new_client_from_config(config_file=str(path))  # type: ignore[no-untyped-call]
         return cls(client.configuration.host, client=client)
 
-    def _send(self, method: str, path: str, body: Any, content_type: str) -> tuple[int, str]:
+    def as_user(self, username: str, groups: Sequence[str] = ()) -> Api:
+        """The same API, called as ``username`` in ``groups`` (the sandbox's tokens).
+
+        On a real cluster, act as someone through :meth:`World.user_kubeconfig` (impersonation).
+        """
+        if self._client is not None:
+            raise RuntimeError(
+                f"Api.as_user({username!r}) needs the sandbox's tokens; on a real cluster use World.user_kubeconfig"
+            )
+        return Api(self.url, token_for(username, list(groups)))
+
+    def _send(self, method: str, path: str, body: Any, content_type: str, timeout: float = 10.0) -> tuple[int, str]:
         if self._client is None:
             data = json.dumps(body).encode() if body is not None else None
             request = urllib.request.Request(self.url + path, data=data, method=method)
             request.add_header("Content-Type", content_type)
             request.add_header("Accept", "application/json")
+            if self.token:
+                request.add_header("Authorization", f"Bearer {self.token}")
             try:
-                with urllib.request.urlopen(request, timeout=10) as response:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
                     return response.status, response.read().decode()
             except urllib.error.HTTPError as exc:
                 return exc.code, exc.read().decode()
@@ -110,7 +187,7 @@ class Api:
             auth_settings=["BearerToken"],
         )
         try:
-            response = self._client.call_api(*params, _request_timeout=10)
+            response = self._client.call_api(*params, _request_timeout=timeout)
             response.read()
             return int(response.status), (response.data or b"").decode()
         except ApiException as exc:
@@ -124,6 +201,16 @@ class Api:
         if sub:
             path += f"/{sub}"
         return path
+
+    def request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
+        """(HTTP status, decoded body) without raising: for writes that may be refused."""
+        status, text = self._send(method, path, body, content_type, timeout=15.0)
+        try:
+            return status, json.loads(text) if text else None
+        except ValueError:
+            return status, text
 
     def call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
         status, text = self._send(method, path, body, content_type)
@@ -329,6 +416,57 @@ def _run_prefix() -> str:
     return "al-" + "".join(secrets.choice(alphabet) for _ in range(6))
 
 
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class OperatorWebhook:
+    """The operator's admission webhook (``airlock run --webhook-port``), registered with the sandbox."""
+
+    port: int
+    ca_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def arguments(self) -> list[str]:
+        return [
+            f"--webhook-port={self.port}",
+            "--webhook-addr=127.0.0.1",
+            f"--webhook-ca-dump={self.ca_file}",
+        ]
+
+    def wait_ready(self, operator: OperatorProcess, timeout: float = 30.0) -> bytes:
+        """The CA the operator dumped, once its server answers TLS with a certificate of that CA."""
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if not operator.alive():
+                raise AssertionError(f"the operator exited before its webhook came up:\n{operator.log_tail()}")
+            try:
+                pem = self.ca_file.read_bytes()
+                context = ssl.create_default_context(cadata=pem.decode("ascii"))
+                with (
+                    socket.create_connection(("127.0.0.1", self.port), timeout=2) as raw,
+                    context.wrap_socket(raw, server_hostname="127.0.0.1"),
+                ):
+                    return pem
+            except (OSError, ValueError, ssl.SSLError) as error:
+                last = error
+            time.sleep(0.05)
+        raise AssertionError(f"the operator's webhook did not come up in {timeout}s ({last!r}):\n{operator.log_tail()}")
+
+    def register(self, api: Api, operator: OperatorProcess) -> None:
+        """Install ``policies/admission/webhook.yaml`` (chart-rendered) pointing here, with the current CA."""
+        pem = self.wait_ready(operator)
+        for document in sandbox_admission.shipped_webhooks(self.url, pem, operator=OPERATOR_USERNAME):
+            api.apply(document)
+
+
 @dataclass
 class World:
     """Everything running: an API server, Prometheus, the model server and the operator.
@@ -344,6 +482,8 @@ class World:
     prometheus: PrometheusProcess
     operator: OperatorProcess
     directory: Path
+    admission: AdmissionMode = AdmissionMode.NONE
+    webhook: OperatorWebhook | None = None
     prefix: str = field(default_factory=_run_prefix)
     external: bool = False
     _namespaces: list[str] = field(default_factory=list)
@@ -433,6 +573,15 @@ class World:
                 self.api.delete(kind, None, name)
         self._cluster_scoped.clear()
 
+    def restart_operator(self) -> None:
+        """Stop and start the operator; its webhook (a new self-signed CA) is registered again."""
+        self.operator.stop()
+        if self.webhook is not None:
+            self.webhook.ca_file.unlink(missing_ok=True)
+        self.operator.start()
+        if self.webhook is not None:
+            self.webhook.register(self.api, self.operator)
+
 
 @contextlib.contextmanager
 def running_world(
@@ -443,6 +592,8 @@ def running_world(
     serving_crds: bool = False,
     scrape_targets: list[str] | None = None,
     scrape_interval: str = "1s",
+    admission: AdmissionMode | str = AdmissionMode.NONE,
+    admin_groups: Sequence[str] = authority.DEFAULT_ADMIN_GROUPS,
 ) -> Iterator[World]:
     """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit.
 
@@ -451,27 +602,56 @@ def running_world(
     (``airlock.sandbox.serving``); without it they can be installed later, as on a real cluster.
     ``scrape_targets``: more ``host:port`` for Prometheus besides the model server (e.g. an
     ``airlock guard`` started later on a port chosen up front).
+    ``admission``: what the API server enforces (:class:`AdmissionMode`), with ``admin_groups``.
     """
+    mode = AdmissionMode(admission)
     directory.mkdir(parents=True, exist_ok=True)
-    cluster = ClusterThread().start() if kubeconfig is None else None
+    if kubeconfig is not None and mode is not AdmissionMode.NONE:
+        raise ValueError(f"admission={mode.value} runs on the sandbox only: {SANDBOX_ONLY_ADMISSION[mode]}")
+    cluster: ClusterThread | None = None
+    if kubeconfig is None:
+        sandbox = SandboxCluster()
+        if mode is AdmissionMode.HOOK:
+            sandbox_admission.install(sandbox, admin_groups=admin_groups, operator=OPERATOR_USERNAME)
+        cluster = ClusterThread(sandbox).start()
     model = ModelServer(apps=())
     prometheus: PrometheusProcess | None = None
     operator: OperatorProcess | None = None
     world: World | None = None
     prefix = _run_prefix()
     try:
+        args = list(operator_args or [])
+        webhook: OperatorWebhook | None = None
         if cluster is not None:
-            api = Api(cluster.url)
-            config = cluster.write_kubeconfig(directory / "kubeconfig")
+            secured = mode is not AdmissionMode.NONE
+            setup_groups = list(dict.fromkeys(["system:masters", *admin_groups]))
+            setup_token = token_for(SETUP_USERNAME, setup_groups) if secured else None
+            api = Api(cluster.url, setup_token)
+            config = cluster.write_kubeconfig(directory / "kubeconfig", token=setup_token)
+            operator_config = config
             namespaces: list[str] = []
+            if secured:
+                operator_config = cluster.write_kubeconfig(
+                    directory / "operator.kubeconfig", user=OPERATOR_USERNAME, groups=OPERATOR_GROUPS
+                )
+                args += [
+                    *(f"--admin-group={group}" for group in admin_groups),
+                    f"--operator-username={OPERATOR_USERNAME}",
+                ]
         else:
             assert kubeconfig is not None
-            config = Path(kubeconfig)
+            config = operator_config = Path(kubeconfig)
             api = Api.from_kubeconfig(config)
             namespaces = [f"{prefix}-*"]
         load_crds(api)
         if serving_crds:
             serving.install(api)
+        if mode.policies:
+            for document in sandbox_admission.shipped_policies(admin_groups=admin_groups, operator=OPERATOR_USERNAME):
+                api.apply(document)
+        if mode.webhook:
+            webhook = OperatorWebhook(free_port(), directory / "webhook-ca.pem")
+            args += webhook.arguments()
         model.start()
         prometheus = PrometheusProcess(
             [model.target, *(scrape_targets or [])],
@@ -481,11 +661,23 @@ def running_world(
         )
         prometheus.start()
         operator = OperatorProcess(
-            config, prometheus.url, directory / "operator.log", operator_args, namespaces
+            operator_config, prometheus.url, directory / "operator.log", args, namespaces
         ).start()
+        if webhook is not None:
+            webhook.register(api, operator)
         prometheus.wait_for_scrape(timeout=30, targets=[model.target])  # the others may start later
         world = World(
-            cluster, api, config, model, prometheus, operator, directory, prefix=prefix, external=cluster is None
+            cluster,
+            api,
+            config,
+            model,
+            prometheus,
+            operator,
+            directory,
+            admission=mode,
+            webhook=webhook,
+            prefix=prefix,
+            external=cluster is None,
         )
         yield world
     finally:
