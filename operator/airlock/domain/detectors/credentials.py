@@ -1,9 +1,11 @@
 """Secrets in text: cloud keys, API tokens, private-key blocks, JWTs, bearer tokens, credential assignments.
 
 All of them are one ``kind`` (``secret``, a metric label) with the sub-kind in
-``detail``. Each pattern is guarded by a literal that must occur in the text
-(``AKIA``, ``ghp_``, ``-----BEGIN`` …; ``str.__contains__`` is a C loop), so
-an answer without any of them costs a few microseconds and no regex.
+``detail``. Patterns that begin with a literal (``AKIA``, ``ghp_``, ``xox``,
+``sk-`` …) scan the text themselves: the regex engine skips to that literal in
+C. The others run only where their keyword occurs (``password``, ``bearer``,
+``AccountKey=``, ``-----BEGIN``, ``eyJ`` …), so an ordinary answer costs a few
+microseconds here.
 
 A private-key block is the one finding that may be long: it runs from its
 ``BEGIN`` line to its ``END`` line, or to the end of the text when the END line

@@ -2,21 +2,27 @@
 
 One cheap pass per family finds candidates; the libraries judge only those:
 
-- number-like runs (one compiled regex): IPv4 addresses (``ipaddress``), payment
-  cards (IIN range + Luhn), national identifiers (stdnum check digits), phone
-  numbers (libphonenumber) — in that order, the first that accepts a run wins;
-- identifiers with letters (one regex): IBANs (stdnum, mod 97), UK National
-  Insurance numbers, Spanish DNI/NIE, Italian codice fiscale;
+- number-like runs (a character-class pass, then one regex within each stretch):
+  IPv4 addresses (``ipaddress``), payment cards (IIN range + Luhn), national
+  identifiers (stdnum check digits), phone numbers (libphonenumber). The word
+  that introduced the number decides what is tried first (a phone word: the
+  phone; an identifier's name: that identifier); otherwise cards, identifiers,
+  then phones;
+- identifiers with letters: IBANs (stdnum), UK National Insurance numbers,
+  Spanish NIE, Italian codice fiscale (one regex from the first upper-case
+  candidate on), Spanish DNI (at the digit stretches), French NIR of people
+  born in Corsica (only when ``2A``/``2B`` occurs);
 - e-mail addresses, only around an ``@``;
-- IPv6 addresses, only when the text has two colons;
-- secrets (see ``credentials``), each behind a literal it must contain.
+- IPv6 addresses, only around colons, when the text has two;
+- secrets (see ``credentials``).
 
 What is deliberately NOT personal data here (each a source of false alarms on
 support chats): role mailboxes (``support@``, ``info@`` …), service phone
 numbers (toll-free, premium-rate, shared-cost), private, loopback and other
 non-global IP addresses, dotted version strings (``version 1.2.3.4``), dates,
-times, year ranges, and numbers introduced as an order, invoice, tracking,
-ticket or reference number.
+times, year ranges, spelled-out digit sequences, and numbers introduced as an
+order, invoice, tracking, ticket, reference, customer or loyalty-card number
+(``NOT_PERSONAL``).
 
 Every decision reads at most ``CONTEXT`` characters before a candidate and the
 one character after it: that locality is what lets a stream be judged with a
@@ -315,12 +321,15 @@ def find(text: str, start: int = 0) -> list[Finding]:
             found = _alnum(dni)
             if found is not None:
                 candidates.append(found)
+    # Tried at every place one can start, and after a hit the search goes on where the identifier ends
+    # (an IBAN's regex runs on into the next words): what is found never depends on where a scan began.
     gate = _ALNUM_GATE.search(text, start)
-    if gate is not None:
-        for m in _ALNUM.finditer(text, gate.start()):
-            found = _alnum(m)
-            if found is not None:
-                candidates.append(found)
+    while gate is not None:
+        m = _ALNUM.match(text, gate.start())
+        found = _alnum(m) if m is not None else None
+        if found is not None:
+            candidates.append(found)
+        gate = _ALNUM_GATE.search(text, found.end if found is not None else gate.start() + 1)
     if "2A" in text or "2B" in text:  # a French NIR of someone born in Corsica
         for m in _NIR_CORSICA.finditer(text, start):
             found = _alnum(m)
