@@ -131,16 +131,25 @@ class Canary:
         if len(words) < self.shingle_words:
             return []
         k = self.shingle_words
-        contains = self._pairs.__contains__
-        if sum(map(contains, itertools.pairwise(words))) < k - 1:
-            return []
-        hits = list(map(contains, itertools.pairwise(words)))
+        pairs = self._pairs
+        last_pair = len(words) - 2
         covered = [False] * len(words)
-        streak = 0
-        for i, hit in enumerate(hits):
-            streak = streak + 1 if hit else 0
-            if streak >= k - 1:
-                first = i + 2 - k
+        # A run of k words is k - 1 word pairs in a row, all remembered; every such stretch of pairs contains
+        # a pair at an index divisible by `step`, so only those are looked up first, and the stretch is
+        # grown from the ones that hit (most answers: a few dozen lookups, no stretch).
+        step = max(1, (k - 1) // 2)
+        reached = -1
+        for seed in range(0, last_pair + 1, step):
+            if seed <= reached or (words[seed], words[seed + 1]) not in pairs:
+                continue
+            low = seed
+            while low > reached + 1 and (words[low - 1], words[low]) in pairs:
+                low -= 1
+            high = seed
+            while high < last_pair and (words[high + 1], words[high + 2]) in pairs:
+                high += 1
+            reached = high
+            for first in range(low, high + 3 - k):
                 if self._remembered(" " + " ".join(words[first : first + k]) + " "):
                     for j in range(first, first + k):
                         covered[j] = True

@@ -325,8 +325,8 @@ def find(text: str, start: int = 0) -> list[Finding]:
     # (an IBAN's regex runs on into the next words): what is found never depends on where a scan began.
     gate = _ALNUM_GATE.search(text, start)
     while gate is not None:
-        m = _ALNUM.match(text, gate.start())
-        found = _alnum(m) if m is not None else None
+        hit = _ALNUM.match(text, gate.start())
+        found = _alnum(hit) if hit is not None else None
         if found is not None:
             candidates.append(found)
         gate = _ALNUM_GATE.search(text, found.end if found is not None else gate.start() + 1)
