@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from airlock.domain.detectors import text as textmod
 from airlock.domain.detectors.findings import Detector, Finding
 
 SHINGLE_WORDS = 16
@@ -41,7 +42,7 @@ _UNICODE_PUNCTUATION = "“”‘’«»‹›„‚–—…¿¡·•§°"
 
 def _fold(text: str) -> str:
     """Lower case, punctuation turned into spaces, same length (offsets hold)."""
-    lower = text.lower()
+    lower = textmod.lower(text)
     if not lower.isascii():
         for ch in _UNICODE_PUNCTUATION:
             if ch in lower:
@@ -111,7 +112,7 @@ class Canary:
         return found
 
     def _tokens(self, text: str, start: int) -> list[Finding]:
-        lower = text.lower()
+        lower = textmod.lower(text)
         found: list[Finding] = []
         full = self.token.lower()
         pos = lower.find(self._core, start)

@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass
 
 from airlock.domain.detectors import credentials, identifiers, phones
+from airlock.domain.detectors import text as textmod
 from airlock.domain.detectors.findings import Detector, Finding
 
 CONTEXT = 48  # characters before a candidate that its judgement may read
@@ -293,14 +294,20 @@ def _ipv6(text: str, start: int, out: list[_Candidate], *, every: bool = False) 
         colon = text.find(":", end)
 
 
+def _weight(c: _Candidate) -> tuple[bool, int]:
+    # A private-key block wins any overlap: it is the one finding that grows while a stream is open, so
+    # letting length decide would let a half-arrived block lose where the whole block wins.
+    return (c.detail == "private-key", c.end - c.start)
+
+
 def _resolve(candidates: list[_Candidate]) -> list[_Candidate]:
-    """Overlapping candidates: the longer wins (an IBAN over the digits in it; the first found on a tie)."""
+    """Overlapping candidates: a private-key block, else the longer (an IBAN over the digits in it; the first on a tie)."""
     kept: list[_Candidate] = []
     for c in sorted(candidates, key=lambda c: c.start):
         kept.append(c)
         while len(kept) > 1 and kept[-1].start < kept[-2].end:
             last, before = kept.pop(), kept.pop()
-            kept.append(last if last.end - last.start > before.end - before.start else before)
+            kept.append(last if _weight(last) > _weight(before) else before)
     return kept
 
 
@@ -316,11 +323,14 @@ def find(text: str, start: int = 0) -> list[Finding]:
                 found = _number(text, m)
                 if found is not None:
                     candidates.append(found)
-        at = stretch.start()
-        if stretch.end() - at >= 8 and not (at and text[at - 1].isalnum()) and (dni := _DNI.match(text, at)):
-            found = _alnum(dni)
-            if found is not None:
-                candidates.append(found)
+            if text[m.end() : m.end() + 1].isupper() or text[m.end() : m.end() + 1] == "-":
+                # a Spanish DNI ends in a letter: its 8 digits are the last group of the run
+                group = m.group()
+                at = m.start() + 1 + max(group.rfind(" "), group.rfind("-"), group.rfind("."), group.rfind("/"))
+                dni = _DNI.match(text, at)
+                found = _alnum(dni) if dni is not None else None
+                if found is not None:
+                    candidates.append(found)
     # Tried at every place one can start, and after a hit the search goes on where the identifier ends
     # (an IBAN's regex runs on into the next words): what is found never depends on where a scan began.
     gate = _ALNUM_GATE.search(text, start)
@@ -339,10 +349,7 @@ def find(text: str, start: int = 0) -> list[Finding]:
         _emails(text, start, candidates)
     if text.count(":", start) >= 2:
         _ipv6(text, start, candidates)
-    lower = text.lower()
-    if len(lower) != len(text):  # a character whose lower case is longer ("İ"): keep offsets aligned
-        lower = "".join(ch.lower()[:1] for ch in text)
-    for s in credentials.find_secrets(text, lower):
+    for s in credentials.find_secrets(text, textmod.lower(text)):
         if s.start >= start:
             candidates.append(_Candidate(s.start, s.end, "secret", s.detail, s.value))
     if len(candidates) > 1:

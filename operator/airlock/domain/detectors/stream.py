@@ -10,7 +10,7 @@ a possible prefix of a finding and waits for the next delta:
   ``sk-`` a key);
 - before it, words that may be the earlier groups of a spaced number or IBAN
   (``+49 30``, ``DE89 3704``): words with digits or short upper-case groups,
-  joined by single spaces, at most ``MAX_RUN`` characters back;
+  joined by single spaces (a run judged from its middle would be another run);
 - an unfinished ``-----BEGIN … PRIVATE KEY-----`` header, and an open
   private-key block (up to ``credentials.MAX_BLOCK``);
 - words that may begin or continue a run of the remembered system prompt.
@@ -25,19 +25,22 @@ otherwise every delta is passed on at once and the scan only reports. The
 refusal verdict needs the answer's first ``refusal.HEAD`` characters; when
 ``refusal`` is redacted, emission waits for them.
 
-Limits, stated: a single word longer than ``MAX_HOLD`` characters is judged in
-pieces (the stream emits rather than buffer without bound).
+Limits, stated: more than ``MAX_HOLD`` characters that may all be one finding
+(one word, or one run of digit groups, longer than 32 KiB) are judged in pieces:
+the stream emits rather than buffer without bound, and may then differ from a
+whole-text scan.
 """
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 from airlock.domain.detectors import credentials, pii, redaction, refusal
 from airlock.domain.detectors.findings import Detector, Finding
 from airlock.domain.detectors.scan import RequestContext, cross_customer, ordered
 
-MAX_RUN = 96
+MAX_RUN = credentials.MAX_BLOCK  # a run's start must be kept: a run judged from its middle is another run
 MAX_HOLD = 2 * credentials.MAX_BLOCK
 MIN_WINDOW = 64
 _TEXT_DETECTORS = frozenset({Detector.PII, Detector.CROSS_CUSTOMER, Detector.CANARY})
@@ -51,13 +54,18 @@ class StreamScan:
     findings: list[Finding]
 
 
+_PUNCTUATION = string.punctuation + "«»“”‘’¿¡"
+
+
 def _extendable(word: str) -> bool:
     """A word that may be an earlier group of a spaced number, IBAN or insurance number (a space may follow it)."""
     if not word or not (word[-1].isalnum() or word[-1] == ")"):
         return False
     if word[0] in "+(" or any(ch.isdigit() for ch in word):
         return True
-    return len(word) <= 4 and word.isalnum() and word.isupper()
+    # an upper-case group may start after punctuation inside the word: ".AB 12 34 56 C", "C.AB 12 …"
+    tail = word[max(word.rfind(ch) for ch in _PUNCTUATION) + 1 :]
+    return 0 < len(tail) <= 4 and tail.isalnum() and tail.isupper()
 
 
 def _continues(ch: str) -> bool:
