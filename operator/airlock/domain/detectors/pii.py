@@ -53,7 +53,7 @@ _VERSIONISH = re.compile(r"\d{1,4}(?:\.\d{1,4}){2,3}")
 
 # Identifiers with letters. IBAN: country, check digits, then groups (runs on; the country's length cuts it).
 _ALNUM = re.compile(
-    r"(?<![A-Za-z0-9])(?:"
+    r"(?<![^\W_])(?:"  # no letter or digit (of any script) right before
     r"(?P<iban>[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,34})"
     r"|(?P<cf>[A-Z]{6}[0-9LMNP-V]{2}[A-EHLMPR-T][0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{3}[A-Z])"
     r"|(?P<nie>[XYZ]-?\d{7}-?[A-Z])"
@@ -64,7 +64,7 @@ _ALNUM = re.compile(
 _ALNUM_GATE = re.compile(r"[A-Z](?:[A-Z] ?\d\d|[A-Z]{5}[0-9LMNP-V]|-?\d{7})")
 # Identifiers that start with digits and end with a letter: looked for at the digit stretches.
 _DNI = re.compile(r"(?P<dni>\d{8}-?[A-Z])(?![A-Za-z0-9])")
-_NIR_CORSICA = re.compile(r"(?<![A-Za-z0-9])(?P<nir>[12] ?\d{2} ?\d{2} ?2[AB] ?\d{3} ?\d{3} ?\d{2})(?![A-Za-z0-9])")
+_NIR_CORSICA = re.compile(r"(?<![^\W_])(?P<nir>[12] ?\d{2} ?\d{2} ?2[AB] ?\d{3} ?\d{3} ?\d{2})(?![A-Za-z0-9])")
 _EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
 _EMAIL_DOMAIN = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"

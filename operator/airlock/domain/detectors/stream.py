@@ -33,7 +33,6 @@ whole-text scan.
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 
 from airlock.domain.detectors import credentials, pii, redaction, refusal
@@ -54,18 +53,18 @@ class StreamScan:
     findings: list[Finding]
 
 
-_PUNCTUATION = string.punctuation + "«»“”‘’¿¡"
-
-
 def _extendable(word: str) -> bool:
     """A word that may be an earlier group of a spaced number, IBAN or insurance number (a space may follow it)."""
     if not word or not (word[-1].isalnum() or word[-1] == ")"):
         return False
     if word[0] in "+(" or any(ch.isdigit() for ch in word):
         return True
-    # an upper-case group may start after punctuation inside the word: ".AB 12 34 56 C", "C.AB 12 …"
-    tail = word[max(word.rfind(ch) for ch in _PUNCTUATION) + 1 :]
-    return 0 < len(tail) <= 4 and tail.isalnum() and tail.isupper()
+    # an upper-case group may start after any non-alphanumeric character: ".AB 12 34 56 C", "€AB 12 …"
+    cut = len(word)
+    while cut > 0 and word[cut - 1].isalnum():
+        cut -= 1
+    tail = word[cut:]
+    return 0 < len(tail) <= 4 and tail.isupper()
 
 
 def _continues(ch: str) -> bool:
