@@ -210,3 +210,24 @@ def test_glued_findings_and_punctuation_in_any_chunking(parts: list[str], cuts: 
     text, findings, _ = run(answer, cuts, REDACT_SETS[which], window=64)
     assert findings == whole
     assert text == redact(answer, whole, REDACT_SETS[which])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "12 " * 6000,  # one long run of digit groups: held, walked once
+        "A" * 40000,  # one word longer than a stream may hold
+        "-----BEGIN PRIVATE KEY-----\n" + "QUJD" * 6000,  # an open block longer than MAX_BLOCK
+    ],
+    ids=["digit-table", "long-word", "open-block"],
+)
+def test_pathological_answers_stay_cheap(answer: str) -> None:
+    """Held text is not re-walked or re-scanned at every delta (it would be quadratic)."""
+    import time
+
+    stream = ResponseStream(context=CONTEXT, redact={Detector.PII})
+    started = time.thread_time()
+    emitted = [stream.feed(answer[i : i + 16]).emit for i in range(0, len(answer), 16)]
+    emitted.append(stream.finish().emit)
+    assert time.thread_time() - started < 2.0  # quadratic behaviour took 4-7 s of CPU here; linear takes ~0.05 s
+    assert len("".join(emitted)) > 0

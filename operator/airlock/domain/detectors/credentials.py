@@ -190,10 +190,13 @@ def _matches(pattern: _Pattern, text: str, lower: str, n: int) -> list[re.Match[
     return found
 
 
-def find_secrets(text: str, lower: str) -> list[Secret]:
-    """Every secret in ``text`` (``lower`` is ``text.lower()``, computed once by the caller)."""
+def find_secrets(text: str, lower: str, *, blocks: bool = True) -> list[Secret]:
+    """Every secret in ``text`` (``lower`` is ``text.lower()``, computed once by the caller).
+
+    ``blocks=False``: private-key blocks are left out (the caller has found them already).
+    """
     found: list[Secret] = []
-    if "-----BEGIN" in text:
+    if blocks and "-----BEGIN" in text:
         found.extend(private_key_blocks(text))
     if "eyJ" in text:
         for m in _JWT.finditer(text):

@@ -317,6 +317,19 @@ def find(text: str, start: int = 0) -> list[Finding]:
     The text before ``start`` is still read as context (a stream passes its rolling window).
     """
     candidates: list[_Candidate] = []
+    if "-----BEGIN" in text:
+        # A private-key block is one secret: it is blanked (same length, offsets hold) before the other passes,
+        # which would only find its base64 again — and a stream re-reads an open block at every delta.
+        blocks = list(credentials.private_key_blocks(text))
+        pieces, at = [], 0
+        for block in blocks:
+            if block.start >= start:
+                candidates.append(_Candidate(block.start, block.end, "secret", block.detail, block.value))
+            # its first characters stay: what precedes the block is judged with the same look-ahead as
+            # when only the start of the block has arrived in a stream
+            pieces += [text[at : block.start + 2], " " * (block.end - block.start - 2)]
+            at = block.end
+        text = "".join([*pieces, text[at:]])
     for stretch in _NUMBER_STRETCH.finditer(text, start):
         for m in _NUMBER_RUN.finditer(text, stretch.start(), stretch.end()):
             if m.end() - m.start() >= 7:
@@ -349,7 +362,7 @@ def find(text: str, start: int = 0) -> list[Finding]:
         _emails(text, start, candidates)
     if text.count(":", start) >= 2:
         _ipv6(text, start, candidates)
-    for s in credentials.find_secrets(text, textmod.lower(text)):
+    for s in credentials.find_secrets(text, textmod.lower(text), blocks=False):
         if s.start >= start:
             candidates.append(_Candidate(s.start, s.end, "secret", s.detail, s.value))
     if len(candidates) > 1:

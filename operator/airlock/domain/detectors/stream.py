@@ -72,28 +72,52 @@ def _continues(ch: str) -> bool:
     return ch.isdigit() or ch.isupper() or ch in "+("
 
 
-def _hold_start(buf: str, floor: int) -> int:
-    """Where the possible prefix of a finding at the end of ``buf`` starts (``len(buf)``: none)."""
+_SPACES = " \n\t\r\f\v"
+
+
+def _word_start(buf: str, end: int, floor: int) -> int:
+    """The start of the word that ends at ``end`` (C-level searches: a held word can be kilobytes long)."""
+    start = max(max(buf.rfind(ch, floor, end) for ch in _SPACES) + 1, floor)
+    piece = buf[start:end]
+    if piece and len(piece.split()) == 1 and not piece[0].isspace():
+        return start
+    k = end  # another kind of space in it (U+2009 …): the slow, exact way
+    while k > start and not buf[k - 1].isspace():
+        k -= 1
+    return k
+
+
+def _hold_start(buf: str, floor: int, known: tuple[int, int] = (-1, -1)) -> tuple[int, tuple[int, int]]:
+    """Where the possible prefix of a finding at the end of ``buf`` starts (``len(buf)``: none).
+
+    Also returns the stretch the walk back over groups of a run covered (its start, and where it began):
+    every word start in it was walked already, and the text before the end of it has not changed, so the
+    next delta's walk jumps from there to its start (a long run of digit groups is walked once, not once
+    per delta). ``known`` is that stretch from the previous delta.
+    """
     n = len(buf)
     if n <= floor:
-        return n
+        return n, (n, n)
     i = n
     if not buf[-1].isspace():
-        while i > floor and not buf[i - 1].isspace():
-            i -= 1
+        i = _word_start(buf, n, floor)
     elif buf[-1] != " " or (n >= 2 and buf[-2].isspace()):
         i = n
+    top = i
+    low, high = known
     while i - 2 >= floor and buf[i - 1] == " " and not buf[i - 2].isspace() and (i == n or _continues(buf[i])):
-        k = i - 1
-        while k > floor and not buf[k - 1].isspace():
-            k -= 1
+        if floor <= low <= i <= high:
+            i = low
+            break
+        k = _word_start(buf, i - 1, floor)
         if n - k > MAX_RUN or not _extendable(buf[k : i - 1]):
             break
         i = k
+    chain = (i, top)
     header = buf.rfind("-----BEGIN", floor)
     if header >= 0 and buf.find("-----", header + 10) < 0:
         i = min(i, header)
-    return i
+    return i, chain
 
 
 class ResponseStream:
@@ -115,6 +139,8 @@ class ResponseStream:
         self._head = ""
         self._refusal_judged = False
         self._to_redact: list[Finding] = []
+        self._chain = (-1, -1)
+        self._stalled_at = -1  # a hold point at which a straddling finding held everything back  # the stretch the last walk back over a run covered (absolute)
         self._finished = False
 
     @property
@@ -146,7 +172,9 @@ class ResponseStream:
 
     def _hold_point(self) -> int:
         floor = self._scanned - self._base
-        hold = _hold_start(self._buf, floor)
+        low, high = self._chain
+        hold, (low, high) = _hold_start(self._buf, floor, (low - self._base, high - self._base))
+        self._chain = (self._base + low, self._base + high)
         if self._context.canary is not None:
             hold = min(hold, self._context.canary.pending(self._buf, floor))
         return self._base + max(hold, floor)
@@ -164,6 +192,14 @@ class ResponseStream:
         forced = not final and self._total - self._scanned > MAX_HOLD
         if forced:
             safe = max(safe, self._total - credentials.MAX_BLOCK)
+        # The same hold point as after the last delta, where a finding straddling it held everything back:
+        # the text before it is unchanged, so judging again would only hold back the same (it may release
+        # less early, never more): skip the scan. A long word or an open block is then scanned once, not
+        # once per delta.
+        stalled = not final and not forced and safe == self._stalled_at
+        hold = safe
+        if stalled:
+            safe = self._scanned
         candidates = self._detect() if safe > self._scanned or final else []
         moved = not forced
         while moved:
@@ -173,6 +209,8 @@ class ResponseStream:
                 if f.start < safe and (f.end > safe or (not final and f.end >= self._total)):
                     safe, moved = f.start, True
         judged = [f for f in candidates if f.end <= safe]
+        held_back = stalled or (bool(candidates) and safe == self._scanned < hold)
+        self._stalled_at = hold if held_back else -1
         self._scanned = max(self._scanned, safe)
         if not self._refusal_judged and (final or len(self._head) >= refusal.HEAD):
             self._refusal_judged = True
