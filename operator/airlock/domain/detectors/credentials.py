@@ -33,6 +33,7 @@ class Secret:
     end: int
     detail: str
     value: str
+    body: tuple[int, int] = (0, 0)  # a private-key block's body: between its BEGIN and END lines
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,9 @@ def private_key_blocks(text: str) -> Iterator[Secret]:
         limit = min(len(text), begin + MAX_BLOCK)
         end_marker = _PRIVATE_KEY_END.search(text, header.end(), limit)
         end = end_marker.end() if end_marker else limit
-        body = text[header.end() : end_marker.start() if end_marker else end]
-        yield Secret(begin, end, "private-key", _SPACE.sub("", body)[:128])
+        body_end = end_marker.start() if end_marker else end
+        body = text[header.end() : body_end]
+        yield Secret(begin, end, "private-key", _SPACE.sub("", body)[:128], (header.end(), body_end))
         pos = end
 
 

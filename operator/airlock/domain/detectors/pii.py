@@ -318,17 +318,16 @@ def find(text: str, start: int = 0) -> list[Finding]:
     """
     candidates: list[_Candidate] = []
     if "-----BEGIN" in text:
-        # A private-key block is one secret: it is blanked (same length, offsets hold) before the other passes,
-        # which would only find its base64 again — and a stream re-reads an open block at every delta.
-        blocks = list(credentials.private_key_blocks(text))
+        # A private-key block is one secret: its body is blanked (same length, offsets hold) before the other
+        # passes, which would only find its base64 again — and a stream re-reads an open block at every delta.
+        # Its BEGIN and END lines stay, so what precedes and follows it is judged as without the blanking.
         pieces, at = [], 0
-        for block in blocks:
+        for block in credentials.private_key_blocks(text):
             if block.start >= start:
                 candidates.append(_Candidate(block.start, block.end, "secret", block.detail, block.value))
-            # its first characters stay: what precedes the block is judged with the same look-ahead as
-            # when only the start of the block has arrived in a stream
-            pieces += [text[at : block.start + 2], " " * (block.end - block.start - 2)]
-            at = block.end
+            body_start, body_end = block.body
+            pieces += [text[at:body_start], " " * (body_end - body_start)]
+            at = body_end
         text = "".join([*pieces, text[at:]])
     for stretch in _NUMBER_STRETCH.finditer(text, start):
         for m in _NUMBER_RUN.finditer(text, stretch.start(), stretch.end()):
