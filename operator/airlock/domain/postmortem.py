@@ -544,7 +544,7 @@ def _system_line(name: str, system: AISystemSpec) -> str:
     parts.append(f"target {system.target.kind.value}/{system.target.name}")
     parts.append(f"mode {system.mode.value}")
     if system.fallback is not None:
-        parts.append(f"fallback Service {system.fallback.service}")
+        parts.append(f"fallback {system.fallback.kind} {system.fallback.object_name}")
     return "; ".join(parts)
 
 
@@ -575,7 +575,7 @@ def _prompts(incident: AIIncident, system: AISystemSpec | None) -> dict[str, lis
     if system is not None:
         out[VERSIONS].append(
             f"Serving workload: {system.target.kind.value} {system.target.name}"
-            + (f"; fallback Service {system.fallback.service}." if system.fallback else ".")
+            + (f"; fallback {system.fallback.kind} {system.fallback.object_name}." if system.fallback else ".")
         )
     status = incident.status
     if incident.spec.drill and status is not None and status.drill is not None and status.drill.gaps:

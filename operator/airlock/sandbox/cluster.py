@@ -130,6 +130,8 @@ KNOWN_GAPS = """\
   subset; other kinds print NAME and AGE.
 - Every request and every object version is kept in memory (kmock's recording and history): fine for
   tests and demos, not for long soak runs. /version reports v1.36.0.
+- A patch that removes the last annotation or label leaves metadata.annotations/labels as {}; a real
+  server omits the empty map.
 """
 
 T = TypeVar("T")

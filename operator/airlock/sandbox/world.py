@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from airlock.api import crd as crd_module
+from airlock.sandbox import serving
 from airlock.sandbox.cluster import ClusterThread
 from airlock.sandbox.model import ModelServer
 from airlock.sandbox.prometheus import PrometheusProcess
@@ -43,6 +44,7 @@ PATHS = {
     "ScaledObject": ("/apis/keda.sh/v1alpha1", "scaledobjects", True),
     "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
     "Namespace": ("/api/v1", "namespaces", False),
+    **serving.PATHS,
 }
 
 
@@ -229,8 +231,21 @@ class World:
 
 
 @contextlib.contextmanager
-def running_world(directory: Path, operator_args: list[str] | None = None) -> Iterator[World]:
-    """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit."""
+def running_world(
+    directory: Path,
+    operator_args: list[str] | None = None,
+    *,
+    serving_crds: bool = False,
+    scrape_targets: list[str] | None = None,
+    scrape_interval: str = "1s",
+) -> Iterator[World]:
+    """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit.
+
+    ``serving_crds``: the cluster serves KServe, Gateway API and Istio kinds from the start
+    (``airlock.sandbox.serving``); without it they can be installed later, as on a real cluster.
+    ``scrape_targets``: more ``host:port`` for Prometheus besides the model server (e.g. an
+    ``airlock guard`` started later on a port chosen up front).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     cluster = ClusterThread().start()
     model = ModelServer(apps=())
@@ -239,12 +254,19 @@ def running_world(directory: Path, operator_args: list[str] | None = None) -> It
     try:
         api = Api(cluster.url)
         load_crds(api)
+        if serving_crds:
+            serving.install(api)
         kubeconfig = cluster.write_kubeconfig(directory / "kubeconfig")
         model.start()
-        prometheus = PrometheusProcess([model.target], data_dir=directory / "prometheus")
+        prometheus = PrometheusProcess(
+            [model.target, *(scrape_targets or [])],
+            data_dir=directory / "prometheus",
+            scrape_interval=scrape_interval,
+            evaluation_interval=scrape_interval,
+        )
         prometheus.start()
         operator = OperatorProcess(kubeconfig, prometheus.url, directory / "operator.log", operator_args).start()
-        prometheus.wait_for_scrape(timeout=30)
+        prometheus.wait_for_scrape(timeout=30, targets=[model.target])  # the others may start later
         yield World(cluster, api, kubeconfig, model, prometheus, operator, directory)
     finally:
         if operator is not None:
