@@ -33,6 +33,7 @@ SHINGLE_WORDS = 16
 MAX_PROMPTS = 256
 # Words: the text lower-cased, punctuation turned into spaces (same length, so offsets hold), split.
 _WORD = re.compile(r"\S+")
+_SPACE = re.compile(r"\s")
 
 
 _ASCII_PUNCTUATION = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
@@ -190,18 +191,27 @@ class Canary:
         """
         if not self._pairs:
             return len(text)
-        tail = list(_WORD.finditer(_fold(text), start))
-        if not tail:
-            return len(text)
-        last = len(tail) - 1
-        if tail[last].end() == len(text) and last > 0:
-            last -= 1
-        first = last
-        while first > 0 and (tail[first - 1].group(), tail[first].group()) in self._pairs:
-            first -= 1
+        span = 2048  # only the last words matter: a long held stretch is not folded again at every delta
+        while True:
+            begin = max(start, len(text) - span)
+            if begin > start and not text[begin - 1].isspace():  # start at a word boundary
+                space = _SPACE.search(text, begin)
+                begin = space.end() if space else len(text)
+            tail = list(_WORD.finditer(_fold(text[begin:])))
+            if not tail:
+                return len(text)
+            last = len(tail) - 1
+            if tail[last].end() == len(text) - begin and last > 0:
+                last -= 1
+            first = last
+            while first > 0 and (tail[first - 1].group(), tail[first].group()) in self._pairs:
+                first -= 1
+            if first > 0 or begin <= start:
+                break
+            span *= 4  # the run goes back further than this slice: look at more
         if first == last and tail[last].group() not in self._firsts:
-            return tail[last + 1].start() if last + 1 < len(tail) else len(text)
-        return tail[first].start()
+            return begin + tail[last + 1].start() if last + 1 < len(tail) else len(text)
+        return begin + tail[first].start()
 
 
 def _forget(table: Counter[_K], items: Iterable[_K]) -> None:
