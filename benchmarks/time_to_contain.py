@@ -8,7 +8,12 @@ Two figures, each over N runs (default 20):
   Deployment's ``spec.replicas`` is 0 at the API server.  Target:
   p95 ≤ monitor interval + 1 s.
 * **force shutdown**: t0 is the ``airlock.dev/shutdown`` annotation being
-  accepted by the API server; t1 as above.  Target: p95 ≤ 1 s.
+  accepted by the API server; t1 as above.  Target: p95 ≤ 1 s.  The responder
+  (alice) writes it; how long the API server took to accept it (admission
+  included) is reported too.
+
+``--admission`` runs the world with the shipped ValidatingAdmissionPolicies
+(``policy``), the operator's own webhook (``webhook``), both, or none (default).
 
 ``--stack kserve`` measures the same on a KServe InferenceService behind a Gateway API
 HTTPRoute (SPEC §8), with two t1 per run: the route's weights all on the fallback
@@ -21,6 +26,7 @@ Both clocks are read on this machine by pollers (10 ms for the target,
 50 ms for Prometheus), so each figure carries up to that much error.
 
     python benchmarks/time_to_contain.py [--runs 20] [--interval 5s] [--stack deployment|kserve|all]
+        [--admission none|policy|webhook|both]
 """
 
 from __future__ import annotations
@@ -38,10 +44,11 @@ from typing import Any
 
 from airlock.api.durations import parse_seconds
 from airlock.sandbox import serving
-from airlock.sandbox.world import World, deployment, running_world, service, wait_for
+from airlock.sandbox.world import AdmissionMode, World, deployment, running_world, service, wait_for
 
 ALICE = "alice@example.com"
 THRESHOLD = 0.5
+ACCEPTED = "annotation_accepted"  # how long the API server took to accept the shutdown (admission included)
 
 
 def system(namespace: str, app: str, interval: str) -> dict[str, Any]:
@@ -175,13 +182,15 @@ def automatic(world: World, n: int, interval: str, stack: str = "deployment") ->
 
 
 def forced(world: World, n: int, interval: str, stack: str = "deployment") -> dict[str, float]:
+    """Time to contain per check, and (``ACCEPTED``) how long the API server took to accept the annotation."""
     namespace, _ = _setup(world, 1000 + n, interval, stack)
     done: dict[str, float] = {}
     stop = threading.Event()
     checks = _checks(world, namespace, stack)
     watcher = threading.Thread(target=_watch, args=(checks, done, stop), daemon=True)
     watcher.start()
-    world.api.annotate(
+    sent = time.monotonic()
+    world.api.as_user(ALICE).annotate(
         "AISystem", namespace, "chatbot", {"airlock.dev/shutdown": "benchmark", "airlock.dev/requested-by": ALICE}
     )
     t0 = time.monotonic()
@@ -189,7 +198,7 @@ def forced(world: World, n: int, interval: str, stack: str = "deployment") -> di
     stop.set()
     if len(done) < len(checks):
         raise SystemExit(f"{stack} forced run {n}: not contained ({sorted(done)})")
-    return {name: at - t0 for name, at in done.items()}
+    return {**{name: at - t0 for name, at in done.items()}, f"{ACCEPTED}/{stack}": t0 - sent}
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -209,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--interval", default="5s")
     parser.add_argument("--stack", choices=("deployment", "kserve", "all"), default="deployment")
+    parser.add_argument("--admission", choices=[m.value for m in AdmissionMode if m is not AdmissionMode.HOOK],
+                        default="none", help="the admission the API server runs with (default none)")  # fmt: skip
     args = parser.parse_args(argv)
     interval_s = parse_seconds(args.interval)
     stacks = ["deployment", "kserve"] if args.stack == "all" else [args.stack]
@@ -217,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     serving_crds = args.stack != "deployment"
     with (
         tempfile.TemporaryDirectory(prefix="airlock-bench-") as tmp,
-        running_world(Path(tmp), serving_crds=serving_crds) as world,
+        running_world(Path(tmp), serving_crds=serving_crds, admission=args.admission) as world,
     ):
         # Alternate the stacks run by run: both see the same machine load.
         for n in range(args.runs):
@@ -228,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             for stack in stacks:
                 for name, value in forced(world, n, args.interval, stack).items():
                     force.setdefault(name, []).append(value)
+    accepted = {name: force.pop(name) for name in list(force) if name.startswith(ACCEPTED)}
     if args.stack == "deployment":
         result: dict[str, Any] = {
             "interval_seconds": interval_s,
@@ -256,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                     over = round(result[kind][name]["p95"] - base, 3)
                     result.setdefault("over_deployment_p95", {})[f"{kind}/{name}"] = over
                     ok = ok and over <= KSERVE_MARGIN
+    result["admission"] = args.admission
+    result["forced_annotation_accepted"] = {name: summary(values) for name, values in accepted.items()}
     print(json.dumps(result, indent=2))
     print("PASS" if ok else "FAIL: a target was missed", file=sys.stderr)
     return 0 if ok else 1
