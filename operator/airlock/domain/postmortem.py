@@ -239,8 +239,10 @@ def chart(
     line = threshold if threshold is not None and math.isfinite(threshold) else None
     values = [value for _, value in samples] + ([line] if line is not None else [])
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
-    if low == high:
-        pad = abs(low) * 0.1 or 1.0
+    if low == high or (high - low) / (height - 1) == 0.0:
+        # A constant series, or one whose range is too small for a float row height (5e-324 over 0):
+        # drawn mid-range, like a constant.
+        pad = abs(high) * 0.1 or 1.0
         low, high = low - pad, high + pad
     step = (high - low) / (height - 1)
 
