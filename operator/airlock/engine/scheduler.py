@@ -98,9 +98,10 @@ class Scheduler:
 
         samples: dict[tuple[str, str], dict[str, Sample]] = defaultdict(dict)
         entries: dict[tuple[str, str], SystemEntry] = {}
+        picker = _Picker(answers)
         for entry, resolved in due:
             entries[entry.key] = entry
-            samples[entry.key][resolved.name] = _sample(resolved, answers, now)
+            samples[entry.key][resolved.name] = picker.sample(resolved, now)
         self.cycles += 1
         await asyncio.gather(*(self._reconcile(entries[k], s) for k, s in samples.items()))
         return len(texts)
@@ -118,17 +119,30 @@ class Scheduler:
             await self.engine.reconcile(entry, samples)
 
 
-def _pick(resolved: ResolvedMonitor, answer: Answer) -> SeriesValue | str | None:
-    """This system's series from an answer: a value, None (no data) or an error message."""
-    if isinstance(answer, ProviderError):
-        return str(answer)
-    try:
-        return series.pick(resolved.match, answer, lambda s: s.labels)
-    except series.AmbiguousMatch as exc:
-        return str(exc)
+class _Picker:
+    """Each system's series from one cycle's answers, through one label index per (query, match keys)."""
 
+    def __init__(self, answers: dict[str, Answer]) -> None:
+        self.answers = answers
+        self._indexes: dict[tuple[str, tuple[str, ...]], series.Index[SeriesValue]] = {}
 
-def _sample(resolved: ResolvedMonitor, answers: dict[str, Answer], now: datetime.datetime) -> Sample:
-    current = _pick(resolved, answers[resolved.query])
-    baseline = _pick(resolved, answers[resolved.baseline_query]) if resolved.baseline_query is not None else None
-    return series.sample(current, baseline, now, with_baseline=resolved.baseline_query is not None)
+    def pick(self, resolved: ResolvedMonitor, query: str) -> SeriesValue | str | None:
+        """This system's series from an answer: a value, None (no data) or an error message."""
+        answer = self.answers[query]
+        if isinstance(answer, ProviderError):
+            return str(answer)
+        try:
+            if resolved.match is None:
+                return series.pick(None, answer, lambda s: s.labels)
+            key = (query, tuple(sorted(resolved.match)))
+            index = self._indexes.get(key)
+            if index is None:
+                index = self._indexes[key] = series.Index(resolved.match, answer, lambda s: s.labels)
+            return index.pick(resolved.match)
+        except series.AmbiguousMatch as exc:
+            return str(exc)
+
+    def sample(self, resolved: ResolvedMonitor, now: datetime.datetime) -> Sample:
+        current = self.pick(resolved, resolved.query)
+        baseline = self.pick(resolved, resolved.baseline_query) if resolved.baseline_query is not None else None
+        return series.sample(current, baseline, now, with_baseline=resolved.baseline_query is not None)
