@@ -81,11 +81,14 @@ class Engine:
         clock: Clock = utcnow,
         settings: Settings | None = None,
         provider: PrometheusProvider | None = None,
+        acting: Callable[[], bool] | None = None,
     ) -> None:
         self.client = client
         self.provider = provider
         self.clock = clock
         self.settings = settings or Settings()
+        # Leader election: a standby keeps its caches warm but reconciles nothing (engine.leadership).
+        self.acting: Callable[[], bool] = acting or (lambda: True)
         self.systems: dict[tuple[str, str], SystemEntry] = {}
         self.policies: dict[str, ContainmentPolicySpec | SpecError] = {}
         self.incidents: dict[tuple[str, str], AIIncident] = {}
@@ -128,18 +131,9 @@ class Engine:
         entry = self.systems.get(key)
         if entry is None:
             entry = SystemEntry(namespace=key[0], name=key[1], body=body, lock=self.lock_for(*key))
-            try:
-                entry.status = AISystemStatus.model_validate(body.get("status") or {})
-            except ValidationError:
-                entry.status = AISystemStatus()
-            entry.written = entry.status.dump()
+            stale = self._load_status(entry)
             self.systems[key] = entry
-            stale = (meta.get("annotations") or {}).get(keys.RELEASE)
-            if not body.get("status") and stale is not None:
-                # A release annotation on an object airlock has never seen (a GitOps re-create
-                # from a manifest that kept it) is not a request: acting on it could silently
-                # re-enable a model that the re-created system is about to adopt as contained.
-                entry.status.last_handled_release = stale
+            if stale is not None and self.acting():
                 await self.client.event(
                     entry.ref(),
                     "Warning",
@@ -156,6 +150,41 @@ class Engine:
         self.changed.set()
         await self.reconcile(entry)
         return entry
+
+    @staticmethod
+    def _load_status(entry: SystemEntry) -> str | None:
+        """Take the status from the object itself; returns a release annotation to ignore, if any."""
+        body = entry.body
+        try:
+            entry.status = AISystemStatus.model_validate(body.get("status") or {})
+        except ValidationError:
+            entry.status = AISystemStatus()
+        entry.written = entry.status.dump()
+        entry.written_at = None
+        stale: str | None = ((body.get("metadata") or {}).get("annotations") or {}).get(keys.RELEASE)
+        if not body.get("status") and stale is not None:
+            # A release annotation on an object airlock has never seen (a GitOps re-create
+            # from a manifest that kept it) is not a request: acting on it could silently
+            # re-enable a model that the re-created system is about to adopt as contained.
+            entry.status.last_handled_release = stale
+            return stale
+        return None
+
+    def resync(self) -> None:
+        """Start a term as leader from the watched objects, as a restart would (no I/O, no await).
+
+        A standby's cache holds every object as last watched but no status of its own
+        making; a replica that led before may hold statuses it could not write.  Either
+        way the objects' own status is the truth, every target is checked for adoption
+        once more, and every monitor is due at once.
+        """
+        now = self.clock().timestamp()
+        for entry in self.systems.values():
+            self._load_status(entry)
+            entry.adoption_checked = False
+            entry.target_missing = None
+            entry.due = dict.fromkeys(entry.due, now)
+        self.changed.set()
 
     def remove_system(self, namespace: str, name: str) -> None:
         # Deliberately no restore: deleting an AISystem never re-enables a contained
@@ -215,6 +244,8 @@ class Engine:
     # -------------------------------------------------------------- reconcile
 
     async def reconcile(self, entry: SystemEntry, samples: dict[str, evaluation.Sample] | None = None) -> None:
+        if not self.acting():
+            return  # a standby: the leader acts; this replica's caches stay warm for when it takes over
         async with entry.lock:
             if self.systems.get(entry.key) is not entry:
                 return  # removed while waiting
