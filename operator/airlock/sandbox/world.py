@@ -229,8 +229,14 @@ class World:
 
 
 @contextlib.contextmanager
-def running_world(directory: Path, operator_args: list[str] | None = None) -> Iterator[World]:
-    """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit."""
+def running_world(
+    directory: Path, operator_args: list[str] | None = None, *, start_operator: bool = True
+) -> Iterator[World]:
+    """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit.
+
+    ``start_operator=False`` leaves ``world.operator`` unstarted, for worlds that run
+    their own replicas (:mod:`airlock.sandbox.replicas`).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     cluster = ClusterThread().start()
     model = ModelServer(apps=())
@@ -243,7 +249,9 @@ def running_world(directory: Path, operator_args: list[str] | None = None) -> It
         model.start()
         prometheus = PrometheusProcess([model.target], data_dir=directory / "prometheus")
         prometheus.start()
-        operator = OperatorProcess(kubeconfig, prometheus.url, directory / "operator.log", operator_args).start()
+        operator = OperatorProcess(kubeconfig, prometheus.url, directory / "operator.log", operator_args)
+        if start_operator:
+            operator.start()
         prometheus.wait_for_scrape(timeout=30)
         yield World(cluster, api, kubeconfig, model, prometheus, operator, directory)
     finally:
