@@ -175,12 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         "requests": len(samples),
         "requests_kept": kept,
         "buckets": rows,
+        "p50_growth_first_to_last": round(last["p50_ms"] / first["p50_ms"], 2) if first["p50_ms"] else None,
         "p95_growth_first_to_last": round(last["p95_ms"] / first["p95_ms"], 2) if first["p95_ms"] else None,
     }
     print(json.dumps(result, indent=2))
     if args.svg is not None:
         args.svg.write_text(_svg(rows, f"sandbox per-request latency ({args.mode}), {args.rate:g} req/s"))
-    flat = result["p95_growth_first_to_last"] is not None and result["p95_growth_first_to_last"] <= 1.5
+    # The median, not the tail: on a shared machine p95 follows the neighbours' load, p50 follows the server.
+    flat = result["p50_growth_first_to_last"] is not None and result["p50_growth_first_to_last"] <= 1.25
     print("PASS: flat" if flat else "FAIL: latency grows over the run", file=sys.stderr)
     return 0 if flat or args.mode == "before" else 1
 

@@ -127,7 +127,8 @@ def register(subparsers: Any) -> None:
     ha.add_argument(
         "--identity",
         default=os.environ.get("POD_NAME") or None,
-        help="this replica's name in the Lease (env POD_NAME; default hostname_random); unique per replica",
+        help="this replica's name in the Lease, followed by _ and a random suffix per process "
+        "(env POD_NAME; default: the hostname)",
     )
     ha.add_argument(
         "--shard",
@@ -161,7 +162,9 @@ def _shard(text: str) -> sharding.Shard:
 
 
 def _identity(args: argparse.Namespace) -> str:
-    return str(args.identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}")
+    # Unique per process, as client-go's hostname_uuid: a container restarted in the same pod (same
+    # POD_NAME) must not resume a Lease its predecessor held — it waits for it like any standby.
+    return f"{args.identity or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 def _admin_groups(args: argparse.Namespace) -> tuple[str, ...]:

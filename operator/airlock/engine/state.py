@@ -35,6 +35,10 @@ class SystemEntry:
     adoption_checked: bool = False
     # A notice template override that cannot render (set by the followups loop; NoticesReady condition).
     notices_error: str | None = None
+    # Where in each status refresh period this system's value-only write falls (0..1, from its name).
+    refresh_phase: float = 0.0
+    # What the last full reconcile's decision rested on besides the monitors (Engine._quiet).
+    quiet_basis: tuple[Any, ...] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
