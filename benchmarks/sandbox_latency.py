@@ -11,7 +11,8 @@ dispatcher skipped when no test reaction is set); ``--mode before`` puts back
 what it did before: every request kept, and each one dispatched by kmock, which
 finds the request among all recorded ones by scanning them.
 
-    python benchmarks/sandbox_latency.py [--duration 600] [--rate 100] [--mode after|before] [--svg FILE]
+    python benchmarks/sandbox_latency.py [--duration 600] [--rate 100] [--mode after|before] [--svg FILE] > run.json
+    python benchmarks/sandbox_latency.py --plot after.json before.json --svg benchmarks/sandbox_latency.svg
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import statistics
 import sys
 import time
@@ -117,15 +119,17 @@ def _buckets(samples: list[tuple[float, float]], width: float) -> list[dict[str,
     return rows
 
 
-def _svg(rows: list[dict[str, Any]], title: str) -> str:
-    """A small line chart (mean and p95 per bucket) without a plotting library."""
-    width, height, pad = 640, 280, 48
-    top = max(max(r["p95_ms"] for r in rows), 1.0) * 1.15
-    last = max(r["from_s"] for r in rows) or 1
+def _svg(runs: dict[str, list[dict[str, Any]]], title: str) -> str:
+    """p50 and p95 per bucket of one or more runs, on a log scale, without a plotting library."""
+    width, height, pad = 720, 320, 56
+    values = [r[k] for rows in runs.values() for r in rows for k in ("p50_ms", "p95_ms")]
+    low, high = math.log10(max(min(values), 0.1)), math.log10(max(values) * 1.2)
+    last = max(r["from_s"] for rows in runs.values() for r in rows) or 1
+    colours = {"after": "#1f77b4", "before": "#d62728"}
 
     def point(r: dict[str, Any], key: str) -> str:
         x = pad + (width - 2 * pad) * r["from_s"] / last
-        y = height - pad - (height - 2 * pad) * r[key] / top
+        y = height - pad - (height - 2 * pad) * (math.log10(max(r[key], 0.1)) - low) / (high - low)
         return f"{x:.1f},{y:.1f}"
 
     lines = [
@@ -135,16 +139,31 @@ def _svg(rows: list[dict[str, Any]], title: str) -> str:
         f'<text x="{pad}" y="20">{title}</text>',
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="black"/>',
         f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="black"/>',
-        f'<text x="{pad - 4}" y="{pad + 4}" text-anchor="end">{top:.1f} ms</text>',
-        f'<text x="{pad - 4}" y="{height - pad + 4}" text-anchor="end">0</text>',
-        f'<text x="{width - pad}" y="{height - pad + 18}" text-anchor="end">{last} s</text>',
-        f'<polyline fill="none" stroke="#d62728" stroke-width="2" points="{" ".join(point(r, "p95_ms") for r in rows)}"/>',
-        f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{" ".join(point(r, "mean_ms") for r in rows)}"/>',
-        f'<text x="{width - pad}" y="{pad}" text-anchor="end" fill="#d62728">p95</text>',
-        f'<text x="{width - pad}" y="{pad + 16}" text-anchor="end" fill="#1f77b4">mean</text>',
-        "</svg>",
+        f'<text x="{pad - 4}" y="{pad + 4}" text-anchor="end">{10**high:.0f} ms</text>',
+        f'<text x="{pad - 4}" y="{height - pad + 4}" text-anchor="end">{10**low:.1f} ms</text>',
+        f'<text x="{width - pad}" y="{height - pad + 18}" text-anchor="end">{last} s into the run (log scale)</text>',
     ]
+    label_y = pad
+    for name, rows in runs.items():
+        colour = colours.get(name, "#2ca02c")
+        for key, dash in (("p50_ms", ""), ("p95_ms", ' stroke-dasharray="5,4"')):
+            points = " ".join(point(r, key) for r in rows)
+            lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{points}"/>')
+            lines.append(
+                f'<text x="{width - pad}" y="{label_y}" text-anchor="end" fill="{colour}">{name} {key[:3]}</text>'
+            )
+            label_y += 16
+    lines.append("</svg>")
     return "\n".join(lines) + "\n"
+
+
+def _plot(paths: list[Path], out: Path) -> None:
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for path in paths:
+        text = path.read_text()
+        result = json.loads(text[text.index("{") : text.rindex("}") + 1])
+        runs[result["mode"]] = result["buckets"]
+    out.write_text(_svg(runs, "sandbox API server: per-request latency over a 10-minute run (100 req/s)"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bucket", type=float, default=60.0, help="seconds per summary row")
     parser.add_argument("--mode", choices=["after", "before"], default="after")
     parser.add_argument("--svg", type=Path, default=None, help="write the figure here")
+    parser.add_argument("--plot", type=Path, nargs="+", default=None, help="draw these runs' output into --svg")
     args = parser.parse_args(argv)
+    if args.plot:
+        _plot(args.plot, args.svg or Path("sandbox_latency.svg"))
+        return 0
     cluster = SandboxCluster(max_requests=None) if args.mode == "before" else SandboxCluster()
     if args.mode == "before":
         cluster._own_fallback = None  # the dispatcher is skipped only for the sandbox's own fallback
@@ -180,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(result, indent=2))
     if args.svg is not None:
-        args.svg.write_text(_svg(rows, f"sandbox per-request latency ({args.mode}), {args.rate:g} req/s"))
+        args.svg.write_text(_svg({args.mode: rows}, f"sandbox per-request latency ({args.mode}), {args.rate:g} req/s"))
     # The median, not the tail: on a shared machine p95 follows the neighbours' load, p50 follows the server.
     flat = result["p50_growth_first_to_last"] is not None and result["p50_growth_first_to_last"] <= 1.25
     print("PASS: flat" if flat else "FAIL: latency grows over the run", file=sys.stderr)

@@ -256,6 +256,11 @@ class SandboxCluster(kmock.KubernetesEmulator):
         """
         return self._audit.records(user=user, since=since)
 
+    @property
+    def requests_served(self) -> int:
+        """Requests received since the start, including those no longer kept."""
+        return self._audit.count
+
     def compact(self, keep: int = 0) -> None:
         """Forget old watch history, as etcd compaction does: older watches get 410 Gone."""
         self._log.compact(keep)

@@ -230,7 +230,11 @@ class World:
 
 @contextlib.contextmanager
 def running_world(
-    directory: Path, operator_args: list[str] | None = None, *, start_operator: bool = True
+    directory: Path,
+    operator_args: list[str] | None = None,
+    *,
+    start_operator: bool = True,
+    scrape_interval: str = "1s",
 ) -> Iterator[World]:
     """Start a world in ``directory`` (logs, kubeconfig, Prometheus data) and stop it on exit.
 
@@ -247,7 +251,9 @@ def running_world(
         load_crds(api)
         kubeconfig = cluster.write_kubeconfig(directory / "kubeconfig")
         model.start()
-        prometheus = PrometheusProcess([model.target], data_dir=directory / "prometheus")
+        prometheus = PrometheusProcess(
+            [model.target], data_dir=directory / "prometheus", scrape_interval=scrape_interval
+        )
         prometheus.start()
         operator = OperatorProcess(kubeconfig, prometheus.url, directory / "operator.log", operator_args)
         if start_operator:
