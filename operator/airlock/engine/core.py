@@ -251,7 +251,10 @@ class Engine:
     async def reconcile(self, entry: SystemEntry, samples: dict[str, evaluation.Sample] | None = None) -> None:
         if not self.acting():
             return  # a standby: the leader acts; this replica's caches stay warm for when it takes over
-        if samples and self._quiet(entry, samples):
+        quiet = self._quiet(entry, samples) if samples else None
+        if quiet == "refresh":
+            await self._refresh_values(entry)
+        if quiet is not None:
             return
         async with entry.lock:
             if self.systems.get(entry.key) is not entry:
@@ -270,15 +273,15 @@ class Engine:
                     log.warning("reconcile.api_error", namespace=entry.namespace, name=entry.name, error=str(exc))
                 return
 
-    def _quiet(self, entry: SystemEntry, samples: dict[str, evaluation.Sample]) -> bool:
+    def _quiet(self, entry: SystemEntry, samples: dict[str, evaluation.Sample]) -> str | None:
         """Fold a cycle that changes nothing but values into memory: no decision, no API call.
 
         Only for a system with nothing open — no incident, no containment, no control
         annotation waiting, nothing found missing — whose monitors come out exactly as
         before but for their values (state, severity, ``for`` clocks, messages all equal).
-        Then the decision and the conditions are the same as last time by construction;
-        the values reach the API server with the next status refresh, which takes the
-        full path.  Anything else takes the full path at once.
+        Then the decision and the conditions are the same as last time by construction.
+        Returns None (take the full path), ``"skip"`` (nothing to send) or ``"refresh"``
+        (this system's status refresh is due: send the monitors' values, nothing else).
         """
         status, plan = entry.status, entry.plan
         now = self.clock()
@@ -293,26 +296,44 @@ class Engine:
             or status.containment is not None
             or status.provider_error_since is not None
             or status.observed_generation != entry.generation
-            or self._refresh_due(entry, now)
+            or entry.written is None
             or len(status.monitors) != len(plan.monitors)
         ):
-            return False
+            return None
         monitors: list[MonitorStatus] = []
         for resolved, previous in zip(plan.monitors, status.monitors, strict=True):
             sample = samples.get(resolved.name)
             if previous.name != resolved.name:
-                return False
+                return None
             if sample is None:
                 monitors.append(previous)
                 continue
             state = evaluation.evaluate(resolved.monitor, sample, previous, now, resolved.query)
             if _essence(state) != _essence(previous):
-                return False
+                return None
             monitors.append(state)
         for state in monitors:
             m.EVALUATIONS.labels(state.state.value).inc()
         status.monitors = monitors
-        return True
+        return "refresh" if self._refresh_due(entry, now) else "skip"
+
+    async def _refresh_values(self, entry: SystemEntry) -> None:
+        """The status refresh of a quiet system: its monitors' latest values, one small patch."""
+        async with entry.lock:
+            if self.systems.get(entry.key) is not entry or entry.written is None:
+                return
+            monitors = [monitor.dump() for monitor in entry.status.monitors]
+            try:
+                await self.client.patch(
+                    kube.AISYSTEMS, entry.namespace, entry.name, {"status": {"monitors": monitors}}, sub="status"
+                )
+            except kube.NotFound:
+                return
+            except kube.ApiError as exc:
+                log.warning("reconcile.api_error", namespace=entry.namespace, name=entry.name, error=str(exc))
+                return
+            entry.written = {**entry.written, "monitors": monitors}
+            entry.written_at = self.clock()
 
     def _quiet_basis(self, entry: SystemEntry) -> tuple[Any, ...]:
         """What, besides the monitors, the last full reconcile's decision rested on."""

@@ -99,6 +99,8 @@ async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) ->
         settings.posting.enabled = False
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # Initial lists in pages: 10,000 AISystems in one response would set the process's peak memory.
+    settings.watching.chunk_size = 500
     settings.networking.request_timeout = 30
     if config.admission_webhook is not None:
         # The webhook configurations are static manifests (policies/admission/): Kopf must not manage them.
