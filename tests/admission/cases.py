@@ -30,6 +30,8 @@ CAROL = "carol@example.com"  # in group oncall-ml
 DAVE = "dave@example.com"  # in group secops (a responder of the llm-chatbot policy only)
 ERIN = "erin@example.com"  # listed by the policy's ml-oncall, which the inline ml-oncall replaces
 DANA = "dana@example.com"  # an admin (group airlock-admins), no responder
+LENA = "lena@example.com"  # in group ml-leads: configure on the system (inline)
+PAT = "pat@example.com"  # in group platform: configure through the llm-chatbot policy
 MALLORY = "mallory@example.com"  # nobody
 PAGER = "system:serviceaccount:ops:pager-bot"
 OPERATOR = authority.DEFAULT_OPERATOR
@@ -47,13 +49,15 @@ ONCALL = {
     "may": ["acknowledge", "approve", "shutdown", "release", "drill", "report"],
 }
 SUPPORT = {"name": "support", "subjects": [{"kind": "User", "name": BOB}], "may": ["acknowledge"]}
-RESPONDERS = [ONCALL, SUPPORT]
+LEADS = {"name": "leads", "subjects": [{"kind": "Group", "name": "ml-leads"}], "may": ["configure"]}
+RESPONDERS = [ONCALL, SUPPORT, LEADS]
 WHO_MAY_SHUTDOWN = "allowed: group oncall-ml, user alice@example.com, serviceaccount ops/pager-bot"
 
 POLICIES: dict[str, list[dict[str, Any]]] = {
     "llm-chatbot": [
         {"name": "security", "subjects": [{"kind": "Group", "name": "secops"}], "may": ["shutdown"]},
         {"name": "ml-oncall", "subjects": [{"kind": "User", "name": ERIN}], "may": ["shutdown", "release"]},
+        {"name": "platform", "subjects": [{"kind": "Group", "name": "platform"}], "may": ["configure"]},
     ],
     "mallorys": [{"name": "mine", "subjects": [{"kind": "User", "name": MALLORY}], "may": ["shutdown", "approve"]}],
 }
@@ -66,18 +70,33 @@ def system(
     policy: str | None = None,
     description: str = "Tier-one support chatbot",
     name: str = "chatbot",
+    **plan: Any,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "description": description,
+        "mode": "enforce",
         "target": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "params": {"app": "chatbot"},
+        "monitors": [PII_MONITOR],
+        "severities": {"SEV1": {"response": "shutdown", "actions": ["scaleToZero"]}},
         "responders": copy.deepcopy(RESPONDERS if responders is None else responders),
     }
+    spec.update(copy.deepcopy(plan))
     if policy is not None:
         spec["policyRef"] = {"name": policy}
     metadata: dict[str, Any] = {"name": name, "namespace": "ml-prod", "uid": f"uid-{name}"}
     if annotations is not None:
         metadata["annotations"] = dict(annotations)
     return {"apiVersion": "airlock.dev/v1alpha1", "kind": "AISystem", "metadata": metadata, "spec": spec}
+
+
+PII_MONITOR: dict[str, Any] = {
+    "name": "pii-leak",
+    "failureMode": "privacy",
+    "query": "sum(rate(airlock_guard_detections_total{detector='cross-customer'}[1m]))",
+    "thresholds": [{"severity": "SEV1", "op": ">", "value": 0.5, "for": "0s"}],
+}
+BLIND_MONITOR = {**PII_MONITOR, "thresholds": [{"severity": "SEV1", "op": ">", "value": 1e9, "for": "0s"}]}
 
 
 def incident(annotations: dict[str, str] | None = None, *, of: str = "chatbot") -> dict[str, Any]:
@@ -92,13 +111,29 @@ def incident(annotations: dict[str, str] | None = None, *, of: str = "chatbot") 
     }
 
 
-def policy(responders: list[dict[str, Any]], description: str = "LLM chatbots") -> dict[str, Any]:
+def policy(
+    responders: list[dict[str, Any]],
+    description: str = "LLM chatbots",
+    *,
+    name: str = "llm-chatbot",
+    monitors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "apiVersion": "airlock.dev/v1alpha1",
         "kind": "ContainmentPolicy",
-        "metadata": {"name": "llm-chatbot"},
-        "spec": {"description": description, "responders": copy.deepcopy(responders)},
+        "metadata": {"name": name},
+        "spec": {
+            "description": description,
+            "monitors": copy.deepcopy([PII_MONITOR] if monitors is None else monitors),
+            "severities": {"SEV1": {"response": "shutdown", "actions": ["scaleToZero"]}},
+            "responders": copy.deepcopy(responders),
+        },
     }
+
+
+def policy_objects() -> list[dict[str, Any]]:
+    """Every ContainmentPolicy of the corpus, as the API server holds them (the CEL policies' params)."""
+    return [policy(responders, name=name) for name, responders in POLICIES.items()]
 
 
 SYSTEMS = {
@@ -148,7 +183,7 @@ def rules(*found: Rule) -> frozenset[Rule]:
 
 
 def responders_in_force(request: authority.AdmissionRequest) -> list[Responder]:
-    """What the handlers look up: the stored system's responders merged over its policy's."""
+    """What the handlers look up: the stored system's responders merged over its policy's (a policy: its own)."""
 
     def of_system(body: dict[str, Any] | Any) -> list[Responder]:
         name = authority.policy_name(body)
@@ -156,6 +191,8 @@ def responders_in_force(request: authority.AdmissionRequest) -> list[Responder]:
         return authority.effective_responders(authority.inline_responders(body), policy_responders)
 
     basis = authority.authority_basis(request.old, request.new)
+    if request.kind is Kind.CONTAINMENT_POLICY:
+        return authority.inline_responders(request.old)
     if request.kind is Kind.AISYSTEM:
         return of_system(basis)
     if request.kind is Kind.AIINCIDENT:
@@ -177,7 +214,7 @@ def raw_verdict(case: Case) -> authority.AdmissionVerdict:
     return authority.admit(request, responders_in_force(request), SETTINGS)
 
 
-VERB, REQUESTED_BY, IDENTITY, ADMIN = Rule.VERB, Rule.REQUESTED_BY, Rule.IDENTITY, Rule.ADMIN
+VERB, REQUESTED_BY, IDENTITY, PLAN = Rule.VERB, Rule.REQUESTED_BY, Rule.IDENTITY, Rule.PLAN
 GROUPS_RULE = Rule.GROUPS
 AIS, AII, CPOL = Kind.AISYSTEM, Kind.AIINCIDENT, Kind.CONTAINMENT_POLICY
 SHUT = {SHUTDOWN: "pii leak"}
@@ -298,16 +335,19 @@ CASES: list[Case] = [
         raw=rules(VERB), webhook=rules(VERB),
     ),
     Case("created-with-responders-by-anyone", AIS, "CREATE", None, system(), MALLORY),
-    # --- responders and policyRef: admins only; the stored ones decide ----------------------
+    # --- the plan: admins or configure; the stored responders decide (SPEC §7) ---------------
     Case(
         "responders-edited-by-a-non-admin", AIS, "UPDATE", system(),
         system(responders=[*RESPONDERS, {**SUPPORT, "name": "more", "subjects": [{"kind": "User", "name": MALLORY}]}]),
-        MALLORY, raw=rules(ADMIN), webhook=rules(ADMIN),
-        says=(f"{MALLORY} may not change spec.responders of AISystem chatbot", "allowed: group airlock-admins"),
+        MALLORY, raw=rules(PLAN), webhook=rules(PLAN),
+        says=(
+            f"{MALLORY} may not change spec.responders of AISystem chatbot",
+            "allowed: group airlock-admins, group system:masters, group ml-leads (configure)",
+        ),
     ),
     Case(
         "responders-edited-by-a-responder", AIS, "UPDATE", system(), system(responders=[ONCALL]), ALICE,
-        raw=rules(ADMIN), webhook=rules(ADMIN),
+        raw=rules(PLAN), webhook=rules(PLAN),
     ),
     Case(
         "responders-edited-by-an-admin", AIS, "UPDATE", system(), system(responders=[ONCALL]), DANA,
@@ -318,7 +358,7 @@ CASES: list[Case] = [
         AIS, "UPDATE", system(),
         system({**SHUT, REQ: MALLORY}, responders=[*RESPONDERS, {**ONCALL, "name": "me", "subjects": [
             {"kind": "User", "name": MALLORY}]}]),
-        MALLORY, raw=rules(ADMIN, VERB), webhook=rules(ADMIN, VERB),
+        MALLORY, raw=rules(PLAN, VERB), webhook=rules(PLAN, VERB),
     ),
     Case(
         "admin-grants-herself-and-uses-it-in-the-same-write",
@@ -328,12 +368,12 @@ CASES: list[Case] = [
         DANA, groups=("airlock-admins", AUTHENTICATED), raw=rules(VERB), webhook=rules(VERB),
     ),
     Case(
-        "responders-reordered", AIS, "UPDATE", system(), system(responders=[SUPPORT, ONCALL]), MALLORY,
+        "responders-reordered", AIS, "UPDATE", system(), system(responders=[SUPPORT, LEADS, ONCALL]), MALLORY,
         not_in_cel="responders is a list-map: the API server's CEL compares it without order, celpy in order",
     ),
     Case(
         "policyref-set-by-a-non-admin", AIS, "UPDATE", system(), system(policy="mallorys"), MALLORY,
-        raw=rules(ADMIN), webhook=rules(ADMIN), says=("spec.policyRef",),
+        raw=rules(PLAN), webhook=rules(PLAN), says=("spec.policyRef",),
     ),
     Case(
         "policyref-set-by-an-admin", AIS, "UPDATE", system(), system(policy="llm-chatbot"), DANA,
@@ -342,7 +382,65 @@ CASES: list[Case] = [
     Case(
         "policy-swapped-and-used-in-the-same-write",
         AIS, "UPDATE", system(responders=[]), system({**SHUT, REQ: MALLORY}, responders=[], policy="mallorys"),
-        MALLORY, raw=rules(ADMIN, VERB), webhook=rules(ADMIN, VERB),
+        MALLORY, raw=rules(PLAN, VERB), webhook=rules(PLAN, VERB),
+    ),
+    Case(
+        "mode-set-to-dryrun-by-a-responder", AIS, "UPDATE", system(), system(mode="dryRun"), ALICE,
+        raw=rules(PLAN), webhook=rules(PLAN),
+        says=(f"{ALICE} may not change spec.mode of AISystem chatbot", "(configure)"),
+    ),
+    Case(
+        "threshold-raised-out-of-reach-by-an-oncall-member", AIS, "UPDATE", system(),
+        system(monitors=[BLIND_MONITOR]), CAROL, groups=("oncall-ml", AUTHENTICATED),
+        raw=rules(PLAN), webhook=rules(PLAN), says=("may not change spec.monitors",),
+    ),
+    Case(
+        "monitor-dropped-by-a-stranger", AIS, "UPDATE", system(), system(monitors=[]), MALLORY,
+        raw=rules(PLAN), webhook=rules(PLAN),
+    ),
+    Case(
+        "target-pointed-elsewhere", AIS, "UPDATE", system(),
+        system(target={"apiVersion": "apps/v1", "kind": "Deployment", "name": "decoy"}), MALLORY,
+        raw=rules(PLAN), webhook=rules(PLAN), says=("spec.target",),
+    ),
+    Case(
+        "params-point-the-queries-elsewhere", AIS, "UPDATE", system(), system(params={"app": "nothing"}), BOB,
+        raw=rules(PLAN), webhook=rules(PLAN),
+    ),
+    Case(
+        "several-plan-fields-at-once", AIS, "UPDATE", system(), system(mode="dryRun", monitors=[]), MALLORY,
+        raw=rules(PLAN), webhook=rules(PLAN), says=("may not change spec.mode, spec.monitors of AISystem",),
+    ),
+    Case(
+        "mode-set-by-a-configure-responder", AIS, "UPDATE", system(), system(mode="dryRun"), LENA,
+        groups=("ml-leads", AUTHENTICATED),
+    ),
+    Case(
+        "threshold-changed-by-an-admin", AIS, "UPDATE", system(), system(monitors=[BLIND_MONITOR]), DANA,
+        groups=("airlock-admins", AUTHENTICATED),
+    ),
+    Case(
+        "description-and-owner-by-anyone", AIS, "UPDATE", system(), system(description="new", owner="ml-team"),
+        MALLORY,
+    ),
+    Case(
+        "configure-is-not-shutdown", AIS, "UPDATE", system(), system({**SHUT, REQ: LENA}), LENA,
+        groups=("ml-leads", AUTHENTICATED), raw=rules(VERB), webhook=rules(VERB),
+    ),
+    Case(
+        "plan-changed-by-the-policys-configure-responder",
+        AIS, "UPDATE", system(policy="llm-chatbot"), system(mode="dryRun", policy="llm-chatbot"), PAT,
+        groups=("platform", AUTHENTICATED),
+    ),
+    Case(
+        "plan-changed-by-a-stranger-on-a-system-with-a-policy",
+        AIS, "UPDATE", system(policy="llm-chatbot"), system(mode="dryRun", policy="llm-chatbot"), MALLORY,
+        raw=rules(PLAN), webhook=rules(PLAN), says=("group platform (configure)",),
+    ),
+    Case(
+        "configure-on-another-policy-grants-nothing-here",
+        AIS, "UPDATE", system(policy="mallorys"), system(mode="dryRun", policy="mallorys"), PAT,
+        groups=("platform", AUTHENTICATED), raw=rules(PLAN), webhook=rules(PLAN),
     ),
     # --- the policy's responders (out of CEL's sight: blind to the verb) ---------------------
     Case(
@@ -426,8 +524,11 @@ CASES: list[Case] = [
     # --- ContainmentPolicy ------------------------------------------------------------------
     Case(
         "policy-responders-edited-by-a-non-admin", CPOL, "UPDATE", policy(POLICIES["llm-chatbot"]),
-        policy(POLICIES["mallorys"]), MALLORY, raw=rules(ADMIN), webhook=rules(ADMIN),
-        says=("may not change spec.responders of ContainmentPolicy llm-chatbot", "allowed: group airlock-admins"),
+        policy(POLICIES["mallorys"]), MALLORY, raw=rules(PLAN), webhook=rules(PLAN),
+        says=(
+            "may not change spec.responders of ContainmentPolicy llm-chatbot",
+            "allowed: group airlock-admins, group system:masters, group platform (configure)",
+        ),
     ),
     Case(
         "policy-responders-edited-by-an-admin", CPOL, "UPDATE", policy(POLICIES["llm-chatbot"]),
@@ -439,9 +540,34 @@ CASES: list[Case] = [
     ),
     Case(
         "policy-description-edited", CPOL, "UPDATE", policy(POLICIES["llm-chatbot"]),
-        policy(POLICIES["llm-chatbot"], description="new"), MALLORY,
+        policy(POLICIES["llm-chatbot"], description="new"), MALLORY, raw=rules(PLAN), webhook=rules(PLAN),
     ),
-    Case("policy-created-by-anyone", CPOL, "CREATE", None, policy(POLICIES["mallorys"]), MALLORY),
+    Case(
+        "policy-threshold-raised-by-a-stranger", CPOL, "UPDATE", policy(POLICIES["llm-chatbot"]),
+        policy(POLICIES["llm-chatbot"], monitors=[BLIND_MONITOR]), MALLORY, raw=rules(PLAN), webhook=rules(PLAN),
+        says=(f"{MALLORY} may not change spec.monitors of ContainmentPolicy llm-chatbot",),
+    ),
+    Case(
+        "policy-changed-by-its-configure-responder", CPOL, "UPDATE", policy(POLICIES["llm-chatbot"]),
+        policy(POLICIES["llm-chatbot"], monitors=[BLIND_MONITOR]), PAT, groups=("platform",),
+    ),
+    Case(
+        "policy-created-by-anyone", CPOL, "CREATE", None, policy(POLICIES["mallorys"]), MALLORY,
+        raw=rules(PLAN), webhook=rules(PLAN), says=("allowed: group airlock-admins",),
+    ),
+    Case(
+        "policy-created-by-a-configure-responder", CPOL, "CREATE", None, policy(POLICIES["llm-chatbot"], name="new"),
+        PAT, groups=("platform",), raw=rules(PLAN), webhook=rules(PLAN),
+    ),
+    Case("policy-created-by-an-admin", CPOL, "CREATE", None, policy([]), DANA, groups=("airlock-admins",)),
+    Case(
+        "policy-deleted-by-a-stranger", CPOL, "DELETE", policy(POLICIES["llm-chatbot"]), None, MALLORY,
+        raw=rules(PLAN), webhook=rules(PLAN), says=(f"{MALLORY} may not delete ContainmentPolicy llm-chatbot", "group platform (configure)"),
+    ),
+    Case(
+        "policy-deleted-by-its-configure-responder", CPOL, "DELETE", policy(POLICIES["llm-chatbot"]), None, PAT,
+        groups=("platform",),
+    ),
 ]
 
 # fmt: on

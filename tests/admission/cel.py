@@ -10,8 +10,12 @@ What is emulated of Kubernetes:
   labels) are left alone;
 * ``matchConstraints`` (resource, operation), ``matchConditions`` (all must hold; an
   error fails closed, as ``failurePolicy: Fail`` does), then every validation;
-* ``string.split(sep)`` from the Kubernetes CEL strings library, which standard CEL
-  (and so celpy) lacks: it is needed to read a comma-separated annotation.
+* ``string.split(sep)`` and ``list.join(sep)`` from the Kubernetes CEL strings library,
+  which standard CEL (and so celpy) lacks: to read a comma-separated annotation and to
+  name who may in a refusal;
+* params (``paramKind`` + the binding's ``paramRef``): with a selector every param is
+  evaluated and any failure denies; none found and ``parameterNotFoundAction: Allow``
+  admits.
 """
 
 from __future__ import annotations
@@ -39,7 +43,11 @@ def _split(text: celtypes.StringType, separator: celtypes.StringType) -> celtype
     return celtypes.ListType([celtypes.StringType(part) for part in str(text).split(str(separator))])
 
 
-FUNCTIONS: dict[str, Any] = {"split": _split}
+def _join(items: celtypes.ListType, separator: celtypes.StringType) -> celtypes.StringType:
+    return celtypes.StringType(str(separator).join(str(item) for item in items))
+
+
+FUNCTIONS: dict[str, Any] = {"split": _split, "join": _join}
 _ENV = celpy.Environment()
 
 
@@ -90,8 +98,8 @@ def request(operation: str, kind: str, username: str, groups: tuple[str, ...]) -
     }
 
 
-def _activation(req: dict[str, Any], obj: Any, old: Any) -> dict[str, Any]:
-    return {"request": to_cel(req), "object": to_cel(obj), "oldObject": to_cel(old)}
+def _activation(req: dict[str, Any], obj: Any, old: Any, params: Any = None) -> dict[str, Any]:
+    return {"request": to_cel(req), "object": to_cel(obj), "oldObject": to_cel(old), "params": to_cel(params)}
 
 
 def _matches_rules(rules: list[dict[str, Any]], operation: str, kind: str) -> bool:
@@ -126,6 +134,7 @@ class Policy:
         spec = document["spec"]
         self.name: str = document["metadata"]["name"]
         self.failure_policy = spec.get("failurePolicy")
+        self.param_kind: dict[str, str] | None = spec.get("paramKind")
         self.rules = spec["matchConstraints"]["resourceRules"]
         self.conditions = [Expression(c["expression"]) for c in spec.get("matchConditions", [])]
         self.variables = [(v["name"], Expression(v["expression"])) for v in spec.get("variables", [])]
@@ -139,11 +148,31 @@ class Policy:
         ]
 
     def evaluate(
-        self, operation: str, kind: str, username: str, groups: tuple[str, ...], obj: Any, old: Any
+        self,
+        operation: str,
+        kind: str,
+        username: str,
+        groups: tuple[str, ...],
+        obj: Any,
+        old: Any,
+        params: list[dict[str, Any]] | None = None,
+    ) -> Outcome:
+        """One write; a policy with a paramKind is evaluated once per param (any failure denies)."""
+        if self.param_kind is None:
+            return self._evaluate_one(operation, kind, username, groups, obj, old, None)
+        outcomes = [self._evaluate_one(operation, kind, username, groups, obj, old, p) for p in params or []]
+        if not outcomes:  # parameterNotFoundAction: Allow (the shipped bindings)
+            return Outcome(matched=False)
+        failed = tuple(sorted({i for o in outcomes for i in o.failed}))
+        messages = tuple(dict.fromkeys(m for o in outcomes for m in o.messages))
+        return Outcome(matched=any(o.matched for o in outcomes), failed=failed, messages=messages)
+
+    def _evaluate_one(
+        self, operation: str, kind: str, username: str, groups: tuple[str, ...], obj: Any, old: Any, params: Any
     ) -> Outcome:
         if not _matches_rules(self.rules, operation, kind):
             return Outcome(matched=False)
-        activation = _activation(request(operation, kind, username, groups), obj, old)
+        activation = _activation(request(operation, kind, username, groups), obj, old, params)
         if not _conditions_hold(self.conditions, activation):
             return Outcome(matched=False)
         values: dict[str, Any] = {}

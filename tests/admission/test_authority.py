@@ -158,7 +158,7 @@ def test_control_keys_cover_the_binding_annotations() -> None:
 def test_several_refusals_are_all_reported() -> None:
     (case,) = [c for c in CASES if c.id == "stranger-grants-herself-and-uses-it"]
     verdict = cases.raw_verdict(case)
-    assert [d.rule for d in verdict.denials] == [Rule.ADMIN, Rule.VERB]
+    assert [d.rule for d in verdict.denials] == [Rule.PLAN, Rule.VERB]
     assert verdict.reason == "; ".join(d.message for d in verdict.denials)
 
 
@@ -166,7 +166,7 @@ def test_effective_responders_merge_inline_over_policy_by_name() -> None:
     inline = authority.inline_responders(cases.system())
     policy = authority.inline_responders(cases.policy(cases.POLICIES["llm-chatbot"]))
     merged = authority.effective_responders(inline, policy)
-    assert [r.name for r in merged] == ["security", "ml-oncall", "support"]
+    assert [r.name for r in merged] == ["security", "ml-oncall", "platform", "support", "leads"]
     assert merged[1] == inline[0]
 
 
@@ -175,13 +175,14 @@ def test_a_malformed_responder_grants_nothing() -> None:
     assert [r.name for r in authority.inline_responders(body)] == ["support"]
 
 
-def test_needs_responders_only_when_a_control_annotation_changes() -> None:
+def test_needs_responders_only_when_a_control_annotation_or_the_plan_changes() -> None:
     for case in CASES:
         request = case.request()
-        expected = case.operation in ("CREATE", "UPDATE") and bool(
-            authority.control_changes(case.kind, case.old if case.operation == "UPDATE" else None, case.new)
-        )
-        assert authority.needs_responders(request) is expected, case.id
+        old = case.old if case.operation in ("UPDATE", "DELETE") else None
+        controls = case.operation in ("CREATE", "UPDATE") and bool(authority.control_changes(case.kind, old, case.new))
+        plan = bool(authority.plan_changes(case.kind, case.operation, old, case.new))
+        admin = any(g in cases.SETTINGS.admin_groups for g in case.groups)
+        assert authority.needs_responders(request, cases.SETTINGS) is (controls or (plan and not admin)), case.id
 
 
 def test_bob_is_refused_naming_who_may() -> None:

@@ -1,11 +1,12 @@
 """The shipped CEL agrees with the webhook's pure function on the whole corpus, wherever CEL can see.
 
-The ValidatingAdmissionPolicy cannot read another object per request, so it is
-blind to the verb when the responders live elsewhere: an AISystem with a
-policyRef (the policy's responders) and every AIIncident (its system's). There
-it checks requested-by only and the operator re-checks; everywhere else the
-verdict must be the same, rule by rule.  The webhook configurations' match
-conditions must send every write that matters to the webhook — and nothing else.
+A ValidatingAdmissionPolicy reads no other object per request except its params:
+every ContainmentPolicy is a param of ``airlock-aisystem-policy-authority``, so an
+AISystem's policy responders are in sight; an AIIncident's system is not, so the
+incident policy checks requested-by only and the operator re-checks the verb.
+Everywhere else the verdict must be the same, rule by rule.  The webhook
+configurations' match conditions must send every write that matters to the
+webhook — and nothing else.
 """
 
 from __future__ import annotations
@@ -14,33 +15,33 @@ from typing import Any
 
 import pytest
 
+from airlock.api import admission
 from airlock.domain import authority
 from airlock.domain.authority import Kind, Rule
 from tests.admission import cases, cel
 from tests.admission.cases import CASES, Case
 
 POLICIES = cel.policies()
-POLICY_OF = {
-    Kind.AISYSTEM: "airlock-aisystem-authority",
-    Kind.AIINCIDENT: "airlock-aiincident-authority",
-    Kind.CONTAINMENT_POLICY: "airlock-containmentpolicy-authority",
+POLICIES_OF = {
+    Kind.AISYSTEM: ["airlock-aisystem-authority", "airlock-aisystem-policy-authority"],
+    Kind.AIINCIDENT: ["airlock-aiincident-authority"],
+    Kind.CONTAINMENT_POLICY: ["airlock-containmentpolicy-authority"],
 }
 # Which rule each validation of a policy enforces, in order.
 VALIDATIONS = {
-    "airlock-aisystem-authority": [Rule.IDENTITY, Rule.REQUESTED_BY, Rule.GROUPS, Rule.VERB, Rule.ADMIN],
+    "airlock-aisystem-authority": [Rule.IDENTITY, Rule.REQUESTED_BY, Rule.GROUPS, Rule.VERB, Rule.PLAN],
+    "airlock-aisystem-policy-authority": [Rule.VERB, Rule.PLAN],
     "airlock-aiincident-authority": [Rule.IDENTITY, Rule.REQUESTED_BY, Rule.GROUPS],
-    "airlock-containmentpolicy-authority": [Rule.ADMIN],
+    "airlock-containmentpolicy-authority": [Rule.PLAN],
 }
+PARAMS = cases.policy_objects()
 IN_CEL = [case for case in CASES if case.not_in_cel is None]
 VALIDATING = cel.webhooks("ValidatingWebhookConfiguration")
 MUTATING = cel.webhooks("MutatingWebhookConfiguration")
 
 
 def blind_to_the_verb(case: Case) -> bool:
-    if case.kind is Kind.AIINCIDENT:
-        return True
-    basis = authority.authority_basis(case.old, case.new)
-    return case.kind is Kind.AISYSTEM and authority.policy_name(basis) is not None
+    return case.kind is Kind.AIINCIDENT
 
 
 def visible(found: frozenset[Rule] | set[Rule], case: Case) -> set[Rule]:
@@ -48,11 +49,28 @@ def visible(found: frozenset[Rule] | set[Rule], case: Case) -> set[Rule]:
 
 
 def evaluate(case: Case, new: dict[str, Any] | None = None) -> tuple[cel.Outcome, set[Rule]]:
-    policy = POLICIES[POLICY_OF[case.kind]]
-    outcome = policy.evaluate(
-        case.operation, case.kind.value, case.user, case.groups, case.new if new is None else new, case.old
+    """Every policy that may match the write, as the API server runs them (all must admit)."""
+    failed: set[Rule] = set()
+    outcomes: list[cel.Outcome] = []
+    for name in POLICIES_OF[case.kind]:
+        policy = POLICIES[name]
+        outcome = policy.evaluate(
+            case.operation,
+            case.kind.value,
+            case.user,
+            case.groups,
+            case.new if new is None else new,
+            case.old,
+            params=PARAMS,
+        )
+        outcomes.append(outcome)
+        failed |= {VALIDATIONS[name][index] for index in outcome.failed}
+    combined = cel.Outcome(
+        matched=any(o.matched for o in outcomes),
+        failed=tuple(i for o in outcomes for i in o.failed),
+        messages=tuple(m for o in outcomes for m in o.messages),
     )
-    return outcome, {VALIDATIONS[policy.name][index] for index in outcome.failed}
+    return combined, failed
 
 
 def test_every_policy_is_mapped_and_bound() -> None:
@@ -85,8 +103,6 @@ def test_blind_spots_are_only_the_documented_ones() -> None:
     """Where CEL cannot see the responders it lets the verb through, and nothing else."""
     differing = [c.id for c in IN_CEL if not cases.raw_verdict(c).allowed and not evaluate(c)[0].denied]
     assert differing == [
-        "stranger-on-a-system-with-a-policy",
-        "inline-responder-replaces-the-policys-by-name",
         "support-may-not-approve",
         "postmortem-by-a-stranger",
         "support-may-not-classify-harm",
@@ -103,9 +119,24 @@ def test_blind_spots_are_only_the_documented_ones() -> None:
     [
         (
             "responder-without-the-verb-sets-shutdown",
-            f"{cases.BOB} may not shutdown AISystem chatbot (airlock.dev/shutdown): only subjects of its "
-            "spec.responders with the shutdown verb may",
+            f"setting, changing or removing airlock.dev/shutdown: {cases.BOB} may not shutdown AISystem chatbot; "
+            "allowed: group oncall-ml, user alice@example.com, serviceaccount ops/pager-bot",
         ),
+        (
+            "stranger-on-a-system-with-a-policy",
+            f"{cases.MALLORY} may not shutdown AISystem chatbot; allowed: group oncall-ml, user alice@example.com, "
+            "serviceaccount ops/pager-bot, group secops",
+        ),
+        (
+            "mode-set-to-dryrun-by-a-responder",
+            f"{cases.ALICE} may not change spec.mode of AISystem chatbot (the plan decides when and how the model "
+            "is contained); allowed: group airlock-admins, group system:masters, group ml-leads (configure)",
+        ),
+        (
+            "plan-changed-by-a-stranger-on-a-system-with-a-policy",
+            "allowed: group airlock-admins, group system:masters, group ml-leads (configure), group platform (configure)",
+        ),
+        ("policy-deleted-by-a-stranger", f"{cases.MALLORY} may not delete ContainmentPolicy llm-chatbot"),
         (
             "missing-requested-by",
             f"airlock.dev/requested-by must name the caller ({cases.ALICE}) when airlock.dev/shutdown changes",
@@ -114,8 +145,14 @@ def test_blind_spots_are_only_the_documented_ones() -> None:
             "spoofed-groups",
             f"airlock.dev/requested-by-groups claims oncall-ml, which {cases.MALLORY} is not a member of",
         ),
-        ("responders-edited-by-a-non-admin", "allowed: group airlock-admins"),
-        ("policy-responders-edited-by-a-non-admin", "allowed: group airlock-admins"),
+        (
+            "responders-edited-by-a-non-admin",
+            "allowed: group airlock-admins, group system:masters, group ml-leads (configure)",
+        ),
+        (
+            "policy-responders-edited-by-a-non-admin",
+            "allowed: group airlock-admins, group system:masters, group platform (configure)",
+        ),
         ("requested-by-changed-alone", "they change only together with one"),
     ],
 )
@@ -126,11 +163,7 @@ def test_the_policy_says_why(case_id: str, message: str) -> None:
 
 
 def _reaches(hooks: list[cel.Webhook], case: Case, new: dict[str, Any] | None) -> bool:
-    return any(
-        hook.reached(case.operation, case.kind.value, case.user, case.groups, new, case.old)
-        for hook in hooks
-        if case.operation != "DELETE"
-    )
+    return any(hook.reached(case.operation, case.kind.value, case.user, case.groups, new, case.old) for hook in hooks)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -147,13 +180,12 @@ def test_a_write_that_skips_the_webhooks_loses_nothing(case: Case) -> None:
 UNRELATED = [
     "spec-edit-by-anyone",
     "spec-edit-of-a-shut-down-system",
+    "description-and-owner-by-anyone",
     "delete-is-rbacs-call",
     "created-with-responders-by-anyone",
     "operator-edits-responders-and-annotations",
     "incident-opened-by-the-operator",
     "policy-responders-edited-by-the-operator",
-    "policy-description-edited",
-    "policy-created-by-anyone",
 ]
 
 
@@ -182,7 +214,9 @@ def test_webhook_configurations_fail_closed_on_v1_reviews_at_the_handlers() -> N
         assert (service["namespace"], service["name"]) == ("airlock-system", "airlock-webhook")
         assert {c.source.split()[0] for c in hook.conditions}, "scoped by matchConditions"
         assert [r["apiGroups"] for r in hook.rules] == [["airlock.dev"]]
-        assert all("DELETE" not in r["operations"] for r in hook.rules)
+        # Deleting a ContainmentPolicy disables its systems: judged; deleting anything else is RBAC's call.
+        deletes = [r["resources"] for r in hook.rules if "DELETE" in r["operations"]]
+        assert deletes == ([["containmentpolicies"]] if hook.path == "/validate-containmentpolicy" else [])
 
 
 def test_the_shipped_corpus_tests_skip_the_admission_manifests() -> None:
@@ -194,3 +228,38 @@ def test_the_shipped_corpus_tests_skip_the_admission_manifests() -> None:
         for document in cel.documents(name):
             assert document["apiVersion"] == "admissionregistration.k8s.io/v1"
             assert not manifests.is_ours(document)
+
+
+@pytest.mark.parametrize("field", admission.plan_fields())
+def test_every_plan_field_is_guarded_by_the_policy_and_the_webhook(field: str) -> None:
+    """A field added to the AISystem spec is part of the plan at once (the manifests are generated)."""
+    old = cases.system()
+    new = cases.system()
+    # Removing a field the system has, or adding one it lacks: a change of the right CEL type either way.
+    if field in new["spec"]:
+        del new["spec"][field]
+    else:
+        new["spec"][field] = {"changed": True}
+    case = Case(f"{field}-changed-by-a-stranger", Kind.AISYSTEM, "UPDATE", old, new, cases.MALLORY)
+    verdict = cases.raw_verdict(case)
+    assert [d.rule for d in verdict.denials] == [Rule.PLAN]
+    assert f"may not change spec.{field} of AISystem chatbot" in verdict.reason
+    outcome, failed = evaluate(case)
+    assert failed == {Rule.PLAN}
+    assert any(f"spec.{field}" in message for message in outcome.messages)
+    assert _reaches(VALIDATING, case, new)
+
+
+@pytest.mark.parametrize("field", admission.DESCRIPTIVE)
+def test_descriptive_fields_are_not_the_plan(field: str) -> None:
+    new = cases.system()
+    new["spec"][field] = "something else"
+    case = Case(f"{field}-changed", Kind.AISYSTEM, "UPDATE", cases.system(), new, cases.MALLORY)
+    assert cases.raw_verdict(case).allowed
+    assert not evaluate(case)[0].matched
+    assert not _reaches(VALIDATING, case, new)
+
+
+def test_the_shipped_files_are_the_generated_ones() -> None:
+    for name, make in admission.FILES.items():
+        assert (cel.ADMISSION / name).read_text(encoding="utf-8") == make(), f"run `make crds` ({name})"

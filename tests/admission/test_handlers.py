@@ -42,7 +42,7 @@ def engine(**policies: ContainmentPolicySpec | SpecError) -> types.SimpleNamespa
 async def test_a_cached_policy_needs_no_request() -> None:
     spec = ContainmentPolicySpec.model_validate({"responders": cases.POLICIES["llm-chatbot"]})
     memo = kopf.Memo(engine=engine(**{"llm-chatbot": spec}))  # no client: a request would fail
-    assert names(await admission.policy_responders(memo, "llm-chatbot")) == ["security", "ml-oncall"]
+    assert names(await admission.policy_responders(memo, "llm-chatbot")) == ["security", "ml-oncall", "platform"]
 
 
 async def test_an_uncached_or_invalid_policy_is_read_from_the_api(client: kube.KubeClient) -> None:
@@ -55,10 +55,14 @@ async def test_an_incidents_system_comes_from_the_plan_or_the_api(client: kube.K
     spec = AISystemSpec.model_validate(cases.system()["spec"])
     cached = types.SimpleNamespace(plan=plan.build_plan("ml-prod", "chatbot", spec, None), body=cases.system())
     memo = kopf.Memo(engine=types.SimpleNamespace(policies={}, systems={("ml-prod", "chatbot"): cached}), client=client)
-    assert names(await admission.incident_responders(memo, "ml-prod", cases.incident())) == ["ml-oncall", "support"]
+    assert names(await admission.incident_responders(memo, "ml-prod", cases.incident())) == [
+        "ml-oncall",
+        "support",
+        "leads",
+    ]
     # Not cached: the AISystem and its policy are read from the API server.
     found = await admission.incident_responders(memo, "ml-prod", cases.incident(of="fraud"))
-    assert names(found) == ["mine", "ml-oncall", "support"]
+    assert names(found) == ["mine", "ml-oncall", "support", "leads"]
     assert await admission.incident_responders(memo, "ml-prod", cases.incident(of="gone")) == []
 
 

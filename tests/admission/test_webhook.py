@@ -116,8 +116,8 @@ def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
         kubeconfig = cluster.write_kubeconfig(tmp / "kubeconfig")
         port, ca = free_port(), tmp / "ca.pem"
         extra = ["--webhook-port", str(port), "--webhook-addr", "127.0.0.1", "--webhook-host", "localhost"]
-        extra += ["--webhook-ca-dump", str(ca), "--admin-group", "airlock-admins"]
-        # Nothing listens there: these systems have no monitors, so nothing is ever queried.
+        extra += ["--webhook-ca-dump", str(ca), "--admin-group", "airlock-admins", "--admin-group", "system:masters"]
+        # Nothing listens there: the monitors are in error, which no admission decision reads.
         operator = OperatorProcess(kubeconfig, "http://127.0.0.1:9", tmp / "operator.log", extra).start()
         hook = Webhook(port, ca)
         deadline = time.monotonic() + 20
@@ -164,7 +164,8 @@ def test_the_webhooks_decide_as_the_pure_function(webhook: Webhook, case: Case) 
     assert answer["apiVersion"] == "admission.k8s.io/v1"
     assert response["allowed"] is verdict.allowed, response
     if not verdict.allowed:
-        assert response["status"] == {"code": 403, "message": verdict.reason}
+        # reason: kubectl prints "Error from server (Forbidden): …" only when the webhook says so.
+        assert response["status"] == {"code": 403, "reason": "Forbidden", "message": verdict.reason}
 
 
 def test_allowed(webhook: Webhook) -> None:
@@ -180,6 +181,7 @@ def test_denied_with_403_naming_who_may(webhook: Webhook) -> None:
     response = webhook.post("/validate-aisystem", review(case))["response"]
     assert response["allowed"] is False
     assert response["status"]["code"] == 403
+    assert response["status"]["reason"] == "Forbidden"
     assert response["status"]["message"] == (
         f"setting airlock.dev/shutdown: {BOB} may not shutdown; "
         "allowed: group oncall-ml, user alice@example.com, serviceaccount ops/pager-bot"
@@ -207,4 +209,5 @@ def test_incident_verbs_come_from_the_systems_responders(webhook: Webhook) -> No
     (case,) = [c for c in CASES if c.id == "support-may-not-approve"]
     response = webhook.post("/validate-aiincident", review(case))["response"]
     assert response["status"]["code"] == 403
+    assert response["status"]["reason"] == "Forbidden"
     assert "allowed: group oncall-ml, user alice@example.com" in response["status"]["message"]

@@ -282,3 +282,42 @@ def test_as_and_as_group_impersonate_like_kubectl(world: World, tenant: Tenant) 
     assert f"requested by {CAROL}" in result.stdout
     assert status(world, tenant)["containment"]["by"] == CAROL
     assert airlock(world.kubeconfig, "shutdown", "chatbot", "--as-group", "x").returncode == 2
+
+
+def test_a_responder_who_may_not_list_events_still_gets_airlocks_answer(world: World, tenant: Tenant) -> None:
+    """Get and patch on the AISystem are enough: the verdict is in status.requests (issue: 403 on events)."""
+    cluster = world.cluster.cluster
+    events = f"get /api/v1/namespaces/{tenant.namespace}/events"
+    world.cluster.call(lambda: cluster[events] << 403 << {"kind": "Status", "reason": "Forbidden", "code": 403})
+    with pytest.raises(AssertionError, match="403"):
+        world.api.call(
+            "GET", f"/api/v1/namespaces/{tenant.namespace}/events?fieldSelector=involvedObject.name%3Dchatbot"
+        )
+    refused = airlock(tenant.bob, "shutdown", "chatbot", "--reason", "looks odd to me")
+    assert refused.returncode == 1, refused.stdout
+    assert f"REFUSED by airlock: airlock.dev/shutdown ignored: {BOB} may not shutdown" in refused.stdout
+    assert "withdrawn" in refused.stdout
+    done = airlock(tenant.alice, "shutdown", "chatbot", "--reason", "PII in answers")
+    assert done.returncode == 0, done.stdout
+    assert "ShutDown in" in done.stdout
+    assert replicas(world, tenant) == 0
+
+
+async def test_a_failed_withdrawal_says_what_is_left_and_how_to_remove_it() -> None:
+    """Never "withdrawn; nothing changed" when the withdrawal itself was refused."""
+    from airlock.adapters import kube
+    from airlock.cli.control import Session
+    from airlock.domain import authority
+
+    class Refusing:
+        async def patch(self, *args: Any, **kwargs: Any) -> None:
+            raise kube.ApiError(403, "Forbidden", "ValidatingAdmissionPolicy 'x' denied request: no")
+
+    session = Session(api=Refusing(), namespace="ml-prod", caller=authority.Caller(BOB), timeout=1)  # type: ignore[arg-type]
+    lines = await session.withdraw(kube.AISYSTEMS, "chatbot", "airlock.dev/shutdown", "looks odd")
+    text = "\n".join(lines)
+    assert "withdrawn;" not in text
+    assert "NOT WITHDRAWN: airlock.dev/shutdown='looks odd' is still on AISystem chatbot" in text
+    assert "denied request: no" in text
+    assert "it will never take effect" in text
+    assert "kubectl annotate ais chatbot -n ml-prod airlock.dev/shutdown- airlock.dev/requested-by=" in text

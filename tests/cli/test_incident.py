@@ -21,10 +21,11 @@ import pytest
 import yaml
 
 from airlock.api.common import Audience
-from airlock.api.incident import AIIncident
+from airlock.api.incident import AIIncident, Drafts
 from airlock.cli import incident as incident_cli
 from airlock.cli.main import main
 from airlock.domain import deadlines, notices
+from airlock.domain import drafts as drafts_names
 from airlock.engine import followups
 from airlock.sandbox.cluster import ClusterThread
 from airlock.sandbox.world import Api, load_crds
@@ -316,6 +317,14 @@ def store_config_map(api: Api, namespace: str, name: str, data: dict[str, str]) 
     )
 
 
+def store_drafts(api: Api, namespace: str, incident: str, data: dict[str, str]) -> str:
+    """As the operator stores notice drafts: a ConfigMap named by its content, named in status.drafts."""
+    name = drafts_names.name(incident, drafts_names.NOTICES, data)
+    store_config_map(api, namespace, name, data)
+    api.patch("AIIncident", namespace, incident, {"status": {"drafts": {"notices": name}}}, sub="status")
+    return name
+
+
 @pytest.fixture(autouse=True)
 def _now() -> None:
     """Each test's own "now": the module may be imported long before a test runs in the full suite."""
@@ -342,8 +351,9 @@ def world(api: Api) -> dict[str, dict[str, str]]:
         store(api, incident)
     stored[CHATBOT] = drafts(chatbot(), [Audience.INTERNAL, Audience.REGULATOR, Audience.USERS])
     stored[FRAUD] = drafts(fraud(), [Audience.INTERNAL])
-    for name, data in stored.items():
-        store_config_map(api, NS, f"{name}-notices", data)
+    store_drafts(api, NS, CHATBOT, stored[CHATBOT])
+    # FRAUD's drafts as an operator before content-named drafts stored them: still found.
+    store_config_map(api, NS, f"{FRAUD}-notices", stored[FRAUD])
     return stored
 
 
@@ -484,7 +494,7 @@ def test_show_text_overdue_submitted_and_resolved(
     assert f"kubectl annotate aii {LOAN} airlock.dev/report-submitted=gdpr-art33=REF -n {OTHER_NS}" in hints
     assert "report-submitted=eu-ai-act-art73=" not in hints  # submitted: nothing left to record
     assert f"airlock postmortem {LOAN} -n {OTHER_NS}" in hints
-    assert f"kubectl annotate aii {LOAN} airlock.dev/postmortem=draft -n {OTHER_NS}" in hints
+    assert f"kubectl annotate aii {LOAN} airlock.dev/postmortem=configmap/{LOAN}-pm -n {OTHER_NS}" in hints
     assert "airlock ack" not in hints  # resolved: too late to acknowledge
 
 
@@ -682,11 +692,11 @@ def test_notice_of_an_incident_that_notifies_nobody(
 
 def test_notice_whose_key_is_missing(api: Api, kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store(api, chatbot())
-    store_config_map(api, NS, f"{CHATBOT}-notices", drafts(chatbot(), [Audience.INTERNAL]))
+    current = store_drafts(api, NS, CHATBOT, drafts(chatbot(), [Audience.INTERNAL]))
     code, out, err = airlock(capsys, kubeconfig, "show", CHATBOT, "--notice", "users", "-n", NS)
     assert code == 1
     assert out == ""
-    assert f"ConfigMap {CHATBOT}-notices in namespace {NS} has no users draft (keys: internal.md)" in err
+    assert f"ConfigMap {current} in namespace {NS} has no users draft (keys: internal.md)" in err
     code, _, err = airlock(capsys, kubeconfig, "show", CHATBOT, "--notice", "regulator", "-n", NS)
     assert code == 1
     assert "has no regulator draft (keys: internal.md)" in err
@@ -694,7 +704,7 @@ def test_notice_whose_key_is_missing(api: Api, kubeconfig: Path, capsys: pytest.
 
 def test_notice_with_an_empty_draft_is_missing(api: Api, kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store(api, chatbot())
-    store_config_map(api, NS, f"{CHATBOT}-notices", {"internal.md": "  \n"})
+    store_drafts(api, NS, CHATBOT, {"internal.md": "  \n"})
     code, _, err = airlock(capsys, kubeconfig, "show", CHATBOT, "--notice", "internal", "-n", NS)
     assert code == 1
     assert "has no internal draft" in err
@@ -902,4 +912,9 @@ def test_usage_is_listed() -> None:
 
 
 def test_the_notices_configmap_name_matches_the_operator() -> None:
-    assert incident_cli.notices_config_map(CHATBOT) == followups.notices_configmap(CHATBOT)
+    incident = chatbot()
+    assert incident_cli.notices_config_map(incident) == followups.notices_configmap(incident) == f"{CHATBOT}-notices"
+    assert incident.status is not None
+    incident.status.drafts = Drafts(notices=f"{CHATBOT}-notices-0123456789")
+    assert incident_cli.notices_config_map(incident) == followups.notices_configmap(incident)
+    assert followups.notices_configmap(incident) == f"{CHATBOT}-notices-0123456789"

@@ -25,6 +25,7 @@ def test_name_is_the_system_and_the_utc_detection_time() -> None:
 
 def test_drill_names_say_so() -> None:
     assert incidents.incident_name("support-chatbot", T0, drill=True) == "support-chatbot-drill-20261126-133012"
+    assert incidents.incident_name("support-chatbot", T0, dry_run=True) == "support-chatbot-dryrun-20261126-133012"
 
 
 @pytest.fixture

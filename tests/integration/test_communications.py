@@ -57,13 +57,13 @@ def _system(tenant: Tenant, receiver: Receiver, **extra: Any) -> dict[str, Any]:
                 "name": "ops-webhook",
                 "type": "webhook",
                 "url": f"{receiver.url}/webhook",
-                "secretRef": {"name": "hooks"},
+                "secretRef": {"name": "airlock-notify"},
             },
             {
                 "name": "pager",
                 "type": "pagerduty",
                 "url": f"{receiver.url}/pagerduty",
-                "secretRef": {"name": "pagerduty"},
+                "secretRef": {"name": "airlock-notify"},
             },
         ]
     }
@@ -74,12 +74,35 @@ def _system(tenant: Tenant, receiver: Receiver, **extra: Any) -> dict[str, Any]:
 
 def _setup(world: World, tenant: Tenant, receiver: Receiver, **extra: Any) -> None:
     api, ns = world.api, tenant.namespace
-    api.create(_secret(ns, "hooks", {"hmacKey": HMAC_KEY}))
-    api.create(_secret(ns, "pagerduty", {"routingKey": "R0UT1NG"}))
+    # The one Secret name the operator may read (its default --notification-secret): both channels' keys.
+    api.create(_secret(ns, "airlock-notify", {"hmacKey": HMAC_KEY, "routingKey": "R0UT1NG"}))
     api.create(deployment(ns, "chatbot-v7", tenant.app, replicas=3))
     api.create(service(ns, "chatbot", {"app": tenant.app}))
     api.create(_system(tenant, receiver, **extra))
     checks.wait_phase(world, ns, "Healthy", timeout=20)
+
+
+def _draft(world: World, ns: str, incident: str, kind: str) -> dict[str, Any] | None:
+    """The incident's current draft ConfigMap, as status.drafts names it."""
+    found = world.api.get("AIIncident", ns, incident) or {}
+    name = ((found.get("status") or {}).get("drafts") or {}).get(kind)
+    return world.api.get("ConfigMap", ns, name) if name else None
+
+
+class _CreateOnlyConfigMaps:
+    """Admission hook: ConfigMaps may be created, never changed or deleted — what the chart's RBAC grants."""
+
+    def __call__(self, operation: str, ref: ResourceRef, old: Any, new: Any, user: Any) -> None:
+        if ref.resource == "configmaps" and operation != "CREATE":
+            raise AdmissionDenied(f"configmaps: {operation} is not granted to the operator", code=403)
+
+
+@pytest.fixture(autouse=True)
+def _create_only_configmaps(world: World) -> Iterator[None]:
+    hook = _CreateOnlyConfigMaps()
+    world.cluster.call(world.cluster.cluster.admission.append, hook)
+    yield
+    world.cluster.call(world.cluster.cluster.admission.remove, hook)
 
 
 def _mine(receiver: Receiver, path: str, incident: str) -> list[Any]:
@@ -120,7 +143,10 @@ def test_privacy_incident_from_notices_to_closed_post_mortem(world: World, tenan
     drafted = {n["audience"] for n in incident["status"]["notifications"] if n.get("channel") is None}
     assert drafted == {"regulator", "users"}
     assert all(n["state"] == "drafted" for n in incident["status"]["notifications"] if n.get("channel") is None)
-    drafts = wait_for("drafts", lambda: api.get("ConfigMap", ns, f"{name}-notices"), timeout=10)
+    drafts = wait_for("drafts", lambda: _draft(world, ns, name, "notices"), timeout=10)
+    first_draft = drafts["metadata"]["name"]
+    assert first_draft.startswith(f"{name}-notices-")  # named by its content
+    assert drafts["immutable"] is True
     assert set(drafts["data"]) == {
         "internal.md",
         "users.md",
@@ -189,6 +215,14 @@ def test_privacy_incident_from_notices_to_closed_post_mortem(world: World, tenan
         timeout=10,
     )
     assert {r.json["dedup_key"] for r in _mine(receiver, "/pagerduty", name)} == {f"airlock/{ns}/{name}"}
+    # The drafts moved on with the incident: a new immutable version, the first one kept as it was.
+    current = wait_for(
+        "a newer notice draft",
+        lambda: (d := _draft(world, ns, name, "notices")) and d["metadata"]["name"] != first_draft and d,
+        timeout=10,
+    )
+    assert current["immutable"] is True
+    assert api.get("ConfigMap", ns, first_draft)["data"] == drafts["data"]
     events = [r.json["event"] for r in _mine(receiver, "/webhook", name)]
     # The order depends on when each milestone was seen; each is announced exactly once.
     assert sorted(events) == ["acknowledged", "contained", "opened", "resolved"]
@@ -196,8 +230,11 @@ def test_privacy_incident_from_notices_to_closed_post_mortem(world: World, tenan
     keys = [r.header("idempotency-key") for r in _mine(receiver, "/webhook", name)]
     assert len(keys) == len(set(keys))
 
-    # SEV1 requires a post-mortem: the incident stays Resolved, the draft is in a ConfigMap.
-    draft = wait_for("post-mortem draft", lambda: api.get("ConfigMap", ns, f"{name}-postmortem"), timeout=10)
+    # SEV1 requires a post-mortem: the incident stays Resolved, the draft is in an immutable ConfigMap.
+    draft = wait_for("post-mortem draft", lambda: _draft(world, ns, name, "postmortem"), timeout=10)
+    assert draft["metadata"]["name"].startswith(f"{name}-postmortem-")
+    assert draft["immutable"] is True
+    assert draft["metadata"]["ownerReferences"][0]["uid"] == incident["metadata"]["uid"]
     assert name in draft["data"]["postmortem.md"]
     time.sleep(2)
     assert _incident(world, ns, name)["status"]["phase"] == "Resolved"
@@ -209,6 +246,7 @@ def test_privacy_incident_from_notices_to_closed_post_mortem(world: World, tenan
         timeout=10,
     )[0]
     assert "unanswered" in refusal["message"]
+    assert f"airlock.dev/postmortem=configmap/{name}-pm" in refusal["message"]  # how to hand in the answers
     assert _incident(world, ns, name)["status"]["phase"] == "Resolved"
     # "none" is refused too: SEV1 requires one.
     api.annotate("AIIncident", ns, name, {"airlock.dev/postmortem": "none", "airlock.dev/requested-by": ALICE})
@@ -218,15 +256,22 @@ def test_privacy_incident_from_notices_to_closed_post_mortem(world: World, tenan
         timeout=10,
     )
     assert _incident(world, ns, name)["status"]["phase"] == "Resolved"
+    # The responders' answers, in a ConfigMap of their own (the draft is read-only).
+    answered = draft["data"]["postmortem.md"].replace("_Answer here._", "A bad retrieval index; see the ticket.")
+    api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{name}-pm", "namespace": ns},
+            "data": {"postmortem.md": answered},
+        }
+    )
     api.annotate(
-        "AIIncident",
-        ns,
-        name,
-        {"airlock.dev/postmortem": "https://wiki.example.com/pm/42", "airlock.dev/requested-by": ALICE},
+        "AIIncident", ns, name, {"airlock.dev/postmortem": f"configmap/{name}-pm", "airlock.dev/requested-by": ALICE}
     )
     wait_for("Closed", lambda: _incident(world, ns, name)["status"]["phase"] == "Closed", timeout=10)
     closed = _incident(world, ns, name)["status"]
-    assert closed["postmortem"] == {"state": "complete", "ref": "https://wiki.example.com/pm/42"}
+    assert closed["postmortem"] == {"state": "complete", "ref": f"configmap/{name}-pm"}
     assert closed["closedAt"]
 
 
@@ -340,7 +385,7 @@ def test_deadline_warnings_fire_once_each_and_overdue_shows(world: World, tenant
 def test_broken_template_is_reported_on_the_system_and_never_stops_containment(
     world: World, tenant: Tenant, receiver: Receiver
 ) -> None:
-    api, ns = world.api, tenant.namespace
+    ns = tenant.namespace
     templates = {
         "users": {"body": "Dear user, {{ incident.nope }}"},
         "regulator": {"configMapRef": {"name": "legal-templates", "key": "regulator.j2"}},
@@ -361,8 +406,49 @@ def test_broken_template_is_reported_on_the_system_and_never_stops_containment(
     world.model.inject((ns, tenant.app), "privacy", rate=2.0)
     checks.wait_phase(world, ns, "ShutDown", timeout=15)
     name = checks.wait_incident(world, ns, timeout=5, severity="SEV1")["metadata"]["name"]
-    drafts = wait_for("drafts with defaults", lambda: api.get("ConfigMap", ns, f"{name}-notices"), timeout=10)
+    drafts = wait_for("drafts with defaults", lambda: _draft(world, ns, name, "notices"), timeout=10)
     assert "Dear user" not in drafts["data"]["users.md"]  # the shipped default stood in
+    world.model.heal((ns, tenant.app))
+
+
+def test_a_channel_whose_secret_airlock_may_not_read_is_refused_on_the_system(
+    world: World, tenant: Tenant, receiver: Receiver
+) -> None:
+    api, ns = world.api, tenant.namespace
+    channels = _system(tenant, receiver)["spec"]["notifications"]["channels"]
+    channels[1]["secretRef"] = {"name": "pagerduty"}  # not a name the operator's RBAC allows
+    _setup(world, tenant, receiver, notifications={"channels": channels})
+    cond = wait_for(
+        "NoticesReady False",
+        lambda: (c := checks.condition(world, ns, "NoticesReady")).get("status") == "False" and c,
+        timeout=15,
+    )
+    assert cond["reason"] == "SecretNotAllowed"
+    field = "spec.notifications.channels[1].secretRef.name"
+    assert cond["message"].startswith(f"{field}: Secret 'pagerduty' (channel pager) is not one airlock may read")
+    assert "allowed: airlock-notify" in cond["message"]
+    (event,) = [e for e in api.events(ns, "chatbot") if e["reason"] == "SecretNotAllowed"]
+    assert event["type"] == "Warning"
+    assert field in event["message"]
+
+    # A breach: the allowed channel delivers; the other fails at once, for good, saying why — no 403 in sight.
+    world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+    checks.wait_phase(world, ns, "ShutDown", timeout=15)
+    name = checks.wait_incident(world, ns, timeout=5, severity="SEV1")["metadata"]["name"]
+    wait_for("webhook opened", lambda: _mine(receiver, "/webhook", name), timeout=10)
+
+    def pager() -> list[dict[str, Any]]:
+        found = _incident(world, ns, name)["status"]["notifications"]
+        return [n for n in found if n.get("channel") == "pager" and n["state"] == "failed"]
+
+    entry = wait_for("the pager's notice refused", pager, timeout=10)[0]
+    assert entry["attempts"] == 1
+    assert entry.get("nextAttempt") is None  # not retried: retrying cannot help
+    assert "Secret 'pagerduty' is not one airlock may read (allowed: airlock-notify)" in entry["lastError"]
+    assert not _mine(receiver, "/pagerduty", name)
+    paths = world.cluster.call(lambda: [str(r.url.path) for r in world.cluster.cluster])
+    assert f"/api/v1/namespaces/{ns}/secrets/airlock-notify" in paths  # the allowed one, read by name
+    assert f"/api/v1/namespaces/{ns}/secrets/pagerduty" not in paths  # never asked for: RBAC would say 403
     world.model.heal((ns, tenant.app))
 
 
@@ -394,7 +480,7 @@ def test_drill_rehearses_the_plan_pages_internal_only_and_never_writes_the_workl
     hook = wait_for("drill notice", lambda: _mine(receiver, "/webhook", name), timeout=10)[0]
     assert hook.json["drill"] is True
     assert hook.json["subject"].startswith("[DRILL]")
-    drafts = wait_for("drafts", lambda: api.get("ConfigMap", ns, f"{name}-notices"), timeout=10)
+    drafts = wait_for("drafts", lambda: _draft(world, ns, name, "notices"), timeout=10)
     assert drafts["data"]["users.md"].startswith("Subject: [DRILL]")
     assert not [r for r in _mine(receiver, "/webhook", name) if r.json.get("audience") != "internal"]
     # A drill owes no regulator anything.

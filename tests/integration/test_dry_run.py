@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration import checks
 from tests.integration.conftest import Tenant, World
-from tests.integration.systems import ALICE, chatbot
+from tests.integration.systems import chatbot
 from tests.integration.workloads import fairness_monitor
 from tests.integration.world import deployment, service, wait_for
 
@@ -79,16 +79,72 @@ def test_dry_run_decides_and_records_but_never_writes_to_the_workload(world: Wor
     assert target["spec"]["replicas"] == 3
     assert "airlock.dev/contained-by" not in (target["metadata"].get("annotations") or {})
 
-    # The rehearsal ends like the real thing: the model heals, a responder releases.
+    # The rehearsal ends when the breach ends: nothing was contained, so there is nothing to release.
     world.model.heal((ns, tenant.app))
     wait_for("fairness back to ok", lambda: checks.monitor(world, ns, "fairness").get("state") == "ok", timeout=6)
-    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "dry-1", "airlock.dev/requested-by": ALICE})
-    wait_for(
+    resolved = wait_for(
         "dry-run incident resolved",
-        lambda: ((checks.incident(world, ns) or {}).get("status") or {}).get("phase") == "Resolved",
+        lambda: (i := checks.incident(world, ns) or {}).get("status", {}).get("phase") == "Resolved" and i,
         timeout=3,
     )
+    assert any("breach ended" in e["message"] for e in resolved["status"]["timeline"] if e["type"] == "Resolved")
     wait_for("system Healthy", lambda: checks.phase(world, ns) == "Healthy", timeout=3)
     assert "wouldContain" not in checks.status(world, ns)
     assert checks.versions(world, "deployments", ns, TARGET) == writes["deployments"]
     assert checks.versions(world, "services", ns, "chatbot") == writes["services"]
+
+
+def _dry_run_system(world: World, tenant: Tenant) -> None:
+    api, ns = world.api, tenant.namespace
+    api.create(deployment(ns, TARGET, tenant.app, replicas=3))
+    api.create(service(ns, "chatbot", {"app": tenant.app}))
+    api.create(
+        chatbot(
+            ns,
+            tenant.app,
+            mode="dryRun",
+            monitors=[fairness_monitor("SEV1")],
+            severities={"SEV1": {"response": "shutdown", "actions": ["reroute", "scaleToZero"]}},
+            target=TARGET,
+        )
+    )
+    checks.wait_phase(world, ns, "Healthy", timeout=10)
+
+
+def test_switching_to_enforce_after_a_recovered_dry_run_breach_touches_nothing(world: World, tenant: Tenant) -> None:
+    """SPEC §7 "trying airlock is safe": only breaches after the switch act."""
+    api, ns = world.api, tenant.namespace
+    _dry_run_system(world, tenant)
+    world.model.inject((ns, tenant.app), "fairness", value=0.5)
+    checks.wait_incident(world, ns, timeout=ACT_WITHIN, severity="SEV1")
+    writes = checks.versions(world, "deployments", ns, TARGET)
+    world.model.heal((ns, tenant.app))
+    wait_for("fairness back to ok", lambda: checks.monitor(world, ns, "fairness").get("state") == "ok", timeout=6)
+
+    api.patch("AISystem", ns, "chatbot", {"spec": {"mode": "enforce"}})
+    wait_for("enforce observed", lambda: checks.status(world, ns).get("observedGeneration") == 2, timeout=5)
+    time.sleep(2.5)  # evaluations in enforce mode
+    assert checks.replicas(world, "Deployment", ns, TARGET) == 3
+    assert checks.versions(world, "deployments", ns, TARGET) == writes
+    assert checks.phase(world, ns) == "Healthy"
+    assert [i["status"]["phase"] for i in checks.incidents(world, ns)] == ["Resolved"]
+
+
+def test_switching_to_enforce_during_a_breach_acts_on_it_with_an_incident_of_its_own(
+    world: World, tenant: Tenant
+) -> None:
+    api, ns = world.api, tenant.namespace
+    _dry_run_system(world, tenant)
+    world.model.inject((ns, tenant.app), "fairness", value=0.5)
+    dry = checks.wait_incident(world, ns, timeout=ACT_WITHIN, severity="SEV1")["metadata"]["name"]
+
+    api.patch("AISystem", ns, "chatbot", {"spec": {"mode": "enforce"}})
+    wait_for("contained", lambda: checks.replicas(world, "Deployment", ns, TARGET) == 0, timeout=ACT_WITHIN)
+    incidents = {i["metadata"]["name"]: i for i in checks.incidents(world, ns)}
+    ended = incidents.pop(dry)
+    assert ended["status"]["phase"] == "Resolved"
+    assert any("mode switched to enforce" in e["message"] for e in ended["status"]["timeline"])
+    (enforced,) = incidents.values()
+    assert enforced["spec"].get("dryRun") is not True
+    assert enforced["status"]["phase"] in ("Open", "Contained")
+    assert checks.status(world, ns)["incident"] == enforced["metadata"]["name"]

@@ -8,6 +8,7 @@ responders with the verb, and keeps a shutdown authorized when it was asked.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,129 @@ def test_acknowledge_after_the_metrics_recovered(world: World, tenant: Tenant) -
     )
     assert incident["status"]["acknowledgedBy"] == ALICE
     assert "Acknowledged" in checks.timeline(incident)
+
+
+def _unauthorized(world: World, ns: str) -> list[dict[str, Any]]:
+    return [e for e in world.api.events(ns, "chatbot") if e["reason"] == "UnauthorizedRequest"]
+
+
+def test_lifting_is_acting_a_stranger_cannot_lift_or_change_a_shutdown(world: World, tenant: Tenant) -> None:
+    """SPEC §7: removing or changing airlock.dev/shutdown needs shutdown or release, checked by the operator too.
+
+    No admission here (as on a cluster with neither webhook nor policy, or VAP-only where
+    requested-by must merely name the caller): the operator's own check is what holds.
+    """
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant)
+    api.annotate(
+        "AISystem", ns, "chatbot", {"airlock.dev/shutdown": "PII in answers", "airlock.dev/requested-by": ALICE}
+    )
+    checks.wait_phase(world, ns, "ShutDown", timeout=5)
+    incident = checks.wait_incident(world, ns, timeout=5, severity="SEV1")["metadata"]["name"]
+
+    # Mallory removes it, naming herself (what a ValidatingAdmissionPolicy would insist on).
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/shutdown": None, "airlock.dev/requested-by": MALLORY})
+    event = wait_for(
+        "refusal of the removal", lambda: [e for e in _unauthorized(world, ns) if MALLORY in e["message"]]
+    )[0]
+    assert "removing airlock.dev/shutdown ignored (it stays shut down)" in event["message"]
+    assert "may not release" in event["message"]
+    assert ALICE in event["message"]  # names who may
+    time.sleep(3)  # three evaluations for a wrong lift to show
+    assert checks.replicas(world, "Deployment", ns, "chatbot-v7") == 0
+    status = checks.status(world, ns)
+    assert status["phase"] == "ShutDown"
+    assert status["containment"]["manual"] is True
+    assert status["containment"]["by"] == ALICE
+    assert status["containment"]["manualRequest"] == "PII in answers"
+    timeline = (api.get("AIIncident", ns, incident) or {})["status"]["timeline"]
+    assert any(e["type"] == "UnauthorizedRequest" and MALLORY in e["message"] for e in timeline)
+
+    # Bob (drills only) changes the value: refused too, and the hold keeps Alice's reason.
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/shutdown": "nothing to see", "airlock.dev/requested-by": BOB})
+    wait_for("refusal of the change", lambda: [e for e in _unauthorized(world, ns) if BOB in e["message"]])
+    time.sleep(2)
+    assert checks.status(world, ns)["containment"]["manualRequest"] == "PII in answers"
+    assert checks.replicas(world, "Deployment", ns, "chatbot-v7") == 0
+
+    # Alice (shutdown and release) removes the stranger's value: that is her lift, and it restores exactly.
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/shutdown": None, "airlock.dev/requested-by": ALICE})
+    wait_for(
+        "restored",
+        lambda: (
+            checks.replicas(world, "Deployment", ns, "chatbot-v7") == 3
+            and (api.get("Service", ns, "chatbot") or {})["spec"]["selector"] == {"app": tenant.app}
+        ),
+        timeout=5,
+    )
+    checks.wait_phase(world, ns, "Healthy", timeout=5)
+    resolved = api.get("AIIncident", ns, incident) or {}
+    assert resolved["status"]["phase"] == "Resolved"
+    assert [e["by"] for e in resolved["status"]["timeline"] if e["type"] == "Resolved"] == [ALICE]
+    assert len([e for e in _unauthorized(world, ns) if MALLORY in e["message"]]) == 1  # reported once
+
+
+def test_a_release_lifts_a_hold_whose_removal_was_refused(world: World, tenant: Tenant) -> None:
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant)
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/shutdown": "hold", "airlock.dev/requested-by": ALICE})
+    checks.wait_phase(world, ns, "ShutDown", timeout=5)
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/shutdown": None, "airlock.dev/requested-by": MALLORY})
+    wait_for("refusal", lambda: [e for e in _unauthorized(world, ns) if MALLORY in e["message"]])
+    # The annotation is gone; an authorized release is the way to lift the hold now.
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "r1", "airlock.dev/requested-by": ALICE})
+    wait_for("restored", lambda: checks.replicas(world, "Deployment", ns, "chatbot-v7") == 3, timeout=5)
+    checks.wait_phase(world, ns, "Healthy", timeout=5)
+
+
+def test_a_refused_shutdown_is_dead_whoever_annotates_later(world: World, tenant: Tenant) -> None:
+    """SPEC §7: a refused value is never acted on, even when an authorized responder's drill stamps requested-by."""
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant)
+    versions = checks.versions(world, "deployments", ns, "chatbot-v7")
+    api.annotate(
+        "AISystem", ns, "chatbot", {"airlock.dev/shutdown": "stale reason", "airlock.dev/requested-by": MALLORY}
+    )
+    wait_for("refusal", lambda: _unauthorized(world, ns))
+    refused = wait_for(
+        "the refusal on the record",
+        lambda: [r for r in checks.status(world, ns).get("requests", []) if r["verdict"] == "refused"],
+    )
+    assert refused[0]["by"] == MALLORY
+    assert refused[0]["value"] == "stale reason"
+
+    # Alice runs a drill: the write names her in requested-by while Mallory's value is still there.
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/drill": "privacy/1", "airlock.dev/requested-by": ALICE})
+    wait_for("the drill ran", lambda: any(i["spec"].get("drill") for i in checks.incidents(world, ns)), timeout=5)
+    time.sleep(3)
+    assert checks.phase(world, ns) == "Healthy"
+    assert checks.replicas(world, "Deployment", ns, "chatbot-v7") == 3
+    assert checks.versions(world, "deployments", ns, "chatbot-v7") == versions
+    assert [i for i in checks.incidents(world, ns) if not i["spec"].get("drill")] == []
+    assert len(_unauthorized(world, ns)) == 1
+
+
+def test_a_refused_acknowledgement_stays_refused(world: World, tenant: Tenant) -> None:
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant)
+    world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+    checks.wait_phase(world, ns, "ShutDown", timeout=10)
+    name = checks.status(world, ns)["incident"]
+    api.annotate("AIIncident", ns, name, {"airlock.dev/acknowledge": "seen", "airlock.dev/requested-by": MALLORY})
+    wait_for(
+        "refusal on the incident",
+        lambda: [
+            r for r in (api.get("AIIncident", ns, name) or {})["status"].get("requests", []) if r["by"] == MALLORY
+        ],
+    )
+    # An authorized approval names Alice in requested-by; Mallory's acknowledgement must not become hers.
+    api.annotate("AIIncident", ns, name, {"airlock.dev/approve": "go", "airlock.dev/requested-by": ALICE})
+    wait_for(
+        "approval recorded",
+        lambda: "Approved" in checks.timeline(api.get("AIIncident", ns, name) or {}),
+        timeout=5,
+    )
+    time.sleep(2)
+    incident = api.get("AIIncident", ns, name) or {}
+    assert "acknowledgedBy" not in incident["status"]
+    assert "acknowledgedAt" not in incident["status"]

@@ -330,3 +330,22 @@ def test_recreated_system_with_a_stale_release_annotation_stays_contained(world:
 
     api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "new", "airlock.dev/requested-by": ALICE})
     _restored(world, tenant, "new")
+
+
+def test_a_refusal_is_reported_once_per_value_across_restarts(world: World, tenant: Tenant) -> None:
+    """Refusals still on the object are remembered in status.requests: a restart neither re-judges nor re-posts."""
+    api, ns = world.api, tenant.namespace
+    _setup(world, tenant)
+    stranger = "mallory@example.com"
+    api.annotate("AISystem", ns, "chatbot", {"airlock.dev/shutdown": "nope", "airlock.dev/requested-by": stranger})
+    wait_for("refusal on the record", lambda: views.status(api, ns).get("requests"), timeout=10)
+    assert len(views.events(api, ns, "UnauthorizedRequest")) == 1
+
+    world.operator.kill()
+    world.operator.start()
+    # The restarted operator has handled the system once it writes a fresh evaluation.
+    before = views.monitor(api, ns).get("lastEvaluated")
+    wait_for("a fresh evaluation", lambda: views.monitor(api, ns).get("lastEvaluated") != before, timeout=45)
+    assert len(views.events(api, ns, "UnauthorizedRequest")) == 1
+    assert views.replicas(api, ns) == 3
+    assert views.status(api, ns)["requests"][0]["verdict"] == "refused"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airlock.cli.main import main
-from airlock.domain import postmortem
+from airlock.domain import drafts, postmortem
 from airlock.sandbox.cluster import ClusterThread
 from airlock.sandbox.world import Api, load_crds
 from tests.postmortem.builders import privacy
@@ -66,6 +66,29 @@ def test_prints_the_stored_draft(api: Api, kubeconfig: Path, draft: str, capsys:
     out, err = capsys.readouterr()
     assert out == draft
     assert err == ""
+
+
+def test_prints_the_draft_the_incident_names(
+    api: Api, kubeconfig: Path, draft: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As the operator stores it: an immutable ConfigMap named by its content, recorded in status.drafts.
+    name = create_incident(api, "Resolved")
+    create_draft(api, name, "an older draft, not the current one")
+    current = drafts.name(name, drafts.POSTMORTEM, {postmortem.CONFIG_MAP_KEY: draft})
+    api.call(
+        "POST",
+        f"/api/v1/namespaces/{NAMESPACE}/configmaps",
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": current, "namespace": NAMESPACE},
+            "data": {postmortem.CONFIG_MAP_KEY: draft},
+            "immutable": True,
+        },
+    )
+    api.patch("AIIncident", NAMESPACE, name, {"status": {"drafts": {"postmortem": current}}}, sub="status")
+    assert main(airlock(kubeconfig, name, "-n", NAMESPACE)) == 0
+    assert capsys.readouterr().out == draft
 
 
 def test_writes_the_draft_to_a_file(

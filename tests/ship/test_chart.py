@@ -44,6 +44,7 @@ ALL_ON: dict[str, Any] = {
     "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
     "prometheusRule": {"enabled": True},
     "networkPolicy": {"enabled": True, "metricsFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]},
+    "metricsAddress": "127.0.0.1",  # e.g. scraped through a sidecar only
     "webhook": {"certManager": {"enabled": True}},
 }
 # (release name, namespace, values)
@@ -63,6 +64,15 @@ VALUE_SETS: dict[str, tuple[str, str, dict[str, Any]]] = {
         },
     ),
     "no-webhook": ("airlock", "airlock-system", {"prometheus": {"url": URL}, "webhook": {"enabled": False}}),
+    "namespaced-two-secrets": (
+        "airlock",
+        "airlock-system",
+        {
+            "prometheus": {"url": URL},
+            "watchNamespaces": ["ml-prod"],
+            "notificationSecrets": ["airlock-notify", "airlock-slack"],
+        },
+    ),
     "all-on": ("airlock", "airlock-system", ALL_ON),
     "other-release-and-namespace": ("prod", "ops", {**ALL_ON, "webhook": {"certManager": {"enabled": False}}}),
     "sharded": (
@@ -223,8 +233,7 @@ OPERATOR_PERMISSIONS = {
     ("", "events", "create"),
     ("", "configmaps", "get"),
     ("", "configmaps", "create"),
-    ("", "configmaps", "patch"),
-    ("", "secrets", "get"),
+    ("", "secrets", "get"),  # by name only: see test_the_operator_cannot_take_over_the_cluster
 }
 CLUSTER_READS = {
     ("airlock.dev", "containmentpolicies", "get"),
@@ -244,6 +253,80 @@ def test_cluster_wide_rbac_is_exactly_what_the_operator_calls() -> None:
     assert not everything & {"pods", "pods/exec"}
     secret_verbs = {v for _, rule in rbac_rules("default") if "secrets" in rule["resources"] for v in rule["verbs"]}
     assert secret_verbs == {"get"}
+
+
+def _bound_to_the_operator(case: str) -> list[dict[str, Any]]:
+    """The Roles and ClusterRoles the operator's ServiceAccount is bound to."""
+    sa = one(case, "ServiceAccount")["metadata"]
+    roles = []
+    for binding in [*of_kind(case, "RoleBinding"), *of_kind(case, "ClusterRoleBinding")]:
+        if {"kind": "ServiceAccount", "name": sa["name"], "namespace": sa["namespace"]} not in binding["subjects"]:
+            continue
+        ref = binding["roleRef"]
+        where = binding["metadata"].get("namespace") if ref["kind"] == "Role" else None
+        roles += [
+            r
+            for r in of_kind(case, ref["kind"])
+            if r["metadata"]["name"] == ref["name"] and r["metadata"].get("namespace") == where
+        ]
+    return roles
+
+
+# What would let the operator's token take over a cluster: rewrite any ConfigMap (kube-system/aws-auth
+# is cluster-admin on EKS) or read any Secret (every ServiceAccount token, every TLS key).
+CONFIGMAP_WRITES = {"patch", "update", "delete", "deletecollection", "*"}
+SECRET_READS = {"get", "list", "watch", "*"}
+
+
+@pytest.mark.parametrize("case", VALUE_SETS)
+def test_the_operator_cannot_take_over_the_cluster(case: str) -> None:
+    roles = _bound_to_the_operator(case)
+    elected = VALUE_SETS[case][2].get("leaderElection", {}).get("enabled", True)
+    # A Role per watched namespace, and with leader election one for the Lease in the release namespace.
+    expected = {"ClusterRole"} | ({"Role"} if "namespaced" in case or elected else set())
+    assert {r["kind"] for r in roles} == expected
+    allowed_secrets = VALUE_SETS[case][2].get("notificationSecrets", ["airlock-notify"])
+    secret_rules = []
+    for role in roles:
+        for rule in role["rules"]:
+            if "" not in rule["apiGroups"] and "*" not in rule["apiGroups"]:
+                continue
+            where = f"{role['kind']} {role['metadata']['name']}"
+            if {"configmaps", "*"} & set(rule["resources"]):
+                assert not CONFIGMAP_WRITES & set(rule["verbs"]), f"{where} may change ConfigMaps: {rule}"
+            if {"secrets", "*"} & set(rule["resources"]) and SECRET_READS & set(rule["verbs"]):
+                assert set(rule["verbs"]) == {"get"}, f"{where} may list or watch Secrets: {rule}"
+                assert rule.get("resourceNames") == allowed_secrets, f"{where} may read any Secret: {rule}"
+                secret_rules.append(rule)
+    assert secret_rules  # the notification Secrets can be read (by name)
+    # The operator is told the same names its RBAC allows.
+    assert parsed_args(case).notification_secret == allowed_secrets
+
+
+def _readme_rbac_table() -> dict[tuple[str, str], set[str]]:
+    """(api group, resource) -> verbs, from the RBAC table in the chart's README."""
+    text = (CHART / "README.md").read_text()
+    table = text[text.index("| API group | resource | verbs | why |") :].split("\n\n", 1)[0]
+    found: dict[tuple[str, str], set[str]] = {}
+    for row in table.splitlines()[2:]:
+        group_cell, resource_cell, verbs_cell = (cell.strip() for cell in row.strip().strip("|").split("|")[:3])
+        group = "" if group_cell == "core" else group_cell.strip("`")
+        for resource in resource_cell.split(","):
+            found[(group, resource.strip().strip("`"))] = {v.strip() for v in verbs_cell.split(",")}
+    return found
+
+
+@pytest.mark.parametrize("case", ["default", "namespaced"])
+def test_the_readme_rbac_table_lists_every_rule_of_the_operator(case: str) -> None:
+    rendered: dict[tuple[str, str], set[str]] = {}
+    for role in _bound_to_the_operator(case):
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    rendered.setdefault((group, resource), set()).update(rule["verbs"])
+    table = _readme_rbac_table()
+    for key, verbs in rendered.items():
+        assert table.get(key) == verbs, f"charts/airlock/README.md RBAC table: {key} should read {sorted(verbs)}"
 
 
 def test_namespaced_mode_uses_a_role_per_namespace() -> None:
@@ -357,11 +440,13 @@ def test_operator_replicas_probes_and_resources(case: str) -> None:
         assert main["resources"]["limits"]["memory"]
         assert args.prometheus_url == URL
         assert (ports["health"], ports["metrics"]) == (args.health_port, args.metrics_port) == (8080, 9090)
+        assert args.health_address == "0.0.0.0"
+        assert args.metrics_address == values.get("metricsAddress", "0.0.0.0")
         assert args.peering is None  # standalone Kopf: leader election, not peering
         sa = one(case, "ServiceAccount")
         assert args.operator_username == f"system:serviceaccount:{namespace}:{sa['metadata']['name']}"
         assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
-        assert args.admin_group == values.get("adminGroups", ["airlock-admins"])
+        assert args.admin_group == values.get("adminGroups", ["airlock-admins", "system:masters"])
         # Every replica of every shard serves metrics and (stateless) admission reviews.
         base = one(case, "ServiceAccount")["metadata"]["name"]
         metrics = one(case, "Service", base + "-metrics")
@@ -472,6 +557,7 @@ def test_webhook_configurations_match_policies_admission(case: str) -> None:
             assert "cert-manager.io/inject-ca-from" not in annotations
     args = parsed_args(case)
     assert args.webhook_port == 9443
+    assert args.webhook_addr == "0.0.0.0"
     assert args.webhook_host == f"{fullname}-webhook.{namespace}.svc"
     assert args.webhook_cert_file
     assert args.webhook_key_file
@@ -522,7 +608,7 @@ def test_validating_admission_policy_is_templated() -> None:
         expected = _substitute(
             theirs["spec"],
             ("system:serviceaccount:airlock-system:airlock", "system:serviceaccount:ops:prod-airlock"),
-            ("['airlock-admins']", "['platform-admins', 'security']"),
+            ("['airlock-admins', 'system:masters']", "['platform-admins', 'security']"),
         )
         if theirs["kind"].endswith("Binding"):
             expected["policyName"] = expected["policyName"].replace("airlock-", "prod-airlock-", 1)

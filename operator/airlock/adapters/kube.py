@@ -147,8 +147,8 @@ class KubeClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=CONCURRENCY + 8)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            # More connections than concurrent requests: a request never queues for one after the fence.
+            self._session = session(self.config, limit=CONCURRENCY + 8, timeout=self._timeout)
         return self._session
 
     async def request(
@@ -279,6 +279,18 @@ class KubeClient:
         }
         with contextlib.suppress(ApiError):
             await self.create(EVENTS, namespace, body)
+
+
+def session(
+    config: ClusterConfig, *, limit: int = 32, timeout: aiohttp.ClientTimeout | None = None
+) -> aiohttp.ClientSession:
+    """An aiohttp session with ``config``'s TLS settings (client keys loaded from memory, never from a temp file).
+
+    Requests add their own ``Authorization`` (tokens in files and exec credentials are
+    re-read, so a session never holds a stale one); Kopf's session gets it from its login.
+    """
+    connector = aiohttp.TCPConnector(ssl=config.ssl_context(), limit=limit)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout or aiohttp.ClientTimeout(total=None))
 
 
 def _error(status: int, text: str) -> ApiError:

@@ -16,6 +16,7 @@ from airlock.api.common import (
     Action,
     Audience,
     Condition,
+    ControlRequest,
     FailureMode,
     Model,
     ObjectMeta,
@@ -337,6 +338,11 @@ class AISystemStatus(StatusModel):
     )
     provider_error_since: Timestamp | None = Field(
         default=None, alias="providerErrorSince", description="Start of the current Prometheus outage."
+    )
+    requests: list[ControlRequest] = Field(
+        default_factory=list,
+        max_length=16,
+        description="airlock.dev/shutdown requests on the object (set, changed or removed) as judged, each bound to who made it.",
     )
     conditions: list[Condition] = Field(
         default_factory=list,

@@ -128,6 +128,34 @@ class Verb(StrEnum):
     RELEASE = "release"
     DRILL = "drill"
     REPORT = "report"  # classify harm, record regulatory submissions
+    CONFIGURE = "configure"  # change the plan itself: mode, monitors, severities, target, responders, ... (SPEC §7)
+
+
+class RequestVerdict(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+
+class ControlRequest(Model):
+    """A control annotation's value as airlock judged it, bound to whoever set it (SPEC §7).
+
+    The verdict stands for as long as the value stays on the object: a refused value
+    is never acted on later, whoever writes ``airlock.dev/requested-by`` afterwards.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    annotation: str = Field(max_length=253, description="The control annotation, e.g. airlock.dev/shutdown.")
+    value: str | None = Field(
+        default=None, max_length=4096, description="The value judged; absent: the request removed the annotation."
+    )
+    by: str | None = Field(default=None, max_length=253, description="Who set it (airlock.dev/requested-by then).")
+    groups: list[str] = Field(
+        default_factory=list, max_length=64, description="Their groups (airlock.dev/requested-by-groups then)."
+    )
+    verdict: RequestVerdict = Field(description="accepted or refused.")
+    reason: str = Field(default="", max_length=4096, description="Why: the responder that allows it, or who may.")
+    at: Timestamp = Field(description="When airlock judged it.")
 
 
 class ConditionStatus(StrEnum):

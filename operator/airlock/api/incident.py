@@ -11,7 +11,17 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from airlock.api.common import Action, Audience, Condition, FailureMode, Model, ObjectMeta, Severity, Timestamp
+from airlock.api.common import (
+    Action,
+    Audience,
+    Condition,
+    ControlRequest,
+    FailureMode,
+    Model,
+    ObjectMeta,
+    Severity,
+    Timestamp,
+)
 
 
 class TriggerType(StrEnum):
@@ -157,6 +167,17 @@ class Postmortem(StatusModel):
     ref: str | None = Field(default=None, description="Where the completed post-mortem lives (airlock.dev/postmortem).")
 
 
+class Drafts(StatusModel):
+    """The ConfigMaps holding the current drafts: immutable, named by their content, owned by the incident."""
+
+    notices: str | None = Field(
+        default=None, description="ConfigMap with the current notice drafts (<incident>-notices-<hash>)."
+    )
+    postmortem: str | None = Field(
+        default=None, description="ConfigMap with the post-mortem draft (<incident>-postmortem-<hash>)."
+    )
+
+
 class DrillRecord(StatusModel):
     """What a drill rehearsed: the plan's decision, who was paged and the gaps it found."""
 
@@ -195,7 +216,13 @@ class AIIncidentStatus(StatusModel):
     reporting: list[ReportingObligation] = Field(default_factory=list, description="Regulatory reporting clocks.")
     notifications: list[Notification] = Field(default_factory=list, description="Notices and their delivery.")
     postmortem: Postmortem | None = Field(default=None, description="The AI-specific post-mortem.")
+    drafts: Drafts | None = Field(default=None, description="Where the current notice and post-mortem drafts are.")
     drill: DrillRecord | None = Field(default=None, description="Drills only: what was rehearsed and found.")
+    requests: list[ControlRequest] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Control annotations on the incident as judged, each bound to who set it.",
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         description="ReportingOnTrack and NoticesDelivered (metav1.Condition).",

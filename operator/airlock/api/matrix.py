@@ -326,7 +326,9 @@ class Responder(Model):
     name: str = Field(pattern=NAME_PATTERN, max_length=63, description="Role name, e.g. ml-oncall.")
     subjects: list[Subject] = Field(min_length=1, max_length=MAX_SUBJECTS, description="Who holds the role.")
     may: list[Verb] = Field(
-        min_length=1, max_length=6, description="Verbs: acknowledge, approve, shutdown, release, drill, report."
+        min_length=1,
+        max_length=7,
+        description="Verbs: acknowledge, approve, shutdown, release, drill, report, configure.",
     )
 
 

@@ -46,10 +46,56 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The cluster flags, as (flag, dest): accepted before the verb too (``airlock --kubeconfig X
+# shutdown …``), the way kubectl takes its global flags anywhere on the line.
+GLOBAL_FLAGS = (
+    ("--kubeconfig", "kubeconfig"),
+    ("--context", "context"),
+    ("--namespace", "namespace"),
+    ("--as", "as_user"),
+    ("--as-group", "as_groups"),
+)
+_GLOBAL_PREFIX = "global_"
+
+
+def add_global_arguments(parser: argparse.ArgumentParser) -> None:
+    """The cluster flags on the top-level parser (before the verb); :func:`apply_global_arguments` hands them on."""
+    group = parser.add_argument_group("cluster flags (also accepted after the verb)")
+    suppress = argparse.SUPPRESS
+    group.add_argument("--kubeconfig", dest=f"{_GLOBAL_PREFIX}kubeconfig", default=suppress, help="kubeconfig file")
+    group.add_argument("--context", dest=f"{_GLOBAL_PREFIX}context", default=suppress, help="kubeconfig context")
+    group.add_argument("-n", "--namespace", dest=f"{_GLOBAL_PREFIX}namespace", default=suppress, help="namespace")
+    group.add_argument("--as", dest=f"{_GLOBAL_PREFIX}as_user", default=suppress, help="impersonate this user")
+    group.add_argument(
+        "--as-group", dest=f"{_GLOBAL_PREFIX}as_groups", action="append", default=suppress, help="impersonate a group"
+    )
+
+
+def apply_global_arguments(args: argparse.Namespace) -> str | None:
+    """Move the flags given before the verb onto the verb's own; the reason it cannot, or None.
+
+    A flag given both before and after the verb takes the later one (as kubectl does);
+    repeatable flags (``--as-group``, ``run``'s ``--namespace``) collect both.
+    """
+    for flag, dest in GLOBAL_FLAGS:
+        given = vars(args).pop(f"{_GLOBAL_PREFIX}{dest}", None)
+        if given is None:
+            continue
+        if not hasattr(args, dest):
+            return f"{flag} does not apply to this command"
+        current = getattr(args, dest)
+        if isinstance(current, list):
+            setattr(args, dest, [*(given if isinstance(given, list) else [given]), *current])
+        elif current is None:
+            setattr(args, dest, given)
+    return None
+
+
 def load(args: argparse.Namespace) -> tuple[kubeconfig.ClusterConfig, str]:
     """The cluster configuration and the namespace to act in."""
     try:
         config = kubeconfig.load(args.kubeconfig, args.context)
+        config.credential()  # an exec plugin's failure is reported here, in one line
     except kubeconfig.ConfigError as exc:
         raise CliError(f"cannot reach a cluster: {exc}") from None
     if getattr(args, "as_user", None):

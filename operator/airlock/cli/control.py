@@ -9,15 +9,19 @@ it: the phase, the actions, the incident, the time taken — or the refusal, in
 airlock's words.  Exit codes: 0 done, 1 refused or failed, 2 usage,
 3 no outcome within ``--timeout``.
 
-A refused request is withdrawn (the annotation is removed again if nobody has
-touched it since), so it cannot take effect later under someone else's name.
+Refusals are read from the objects' status (``status.requests``: every control
+value as airlock judged it, bound to who set it), so a responder needs no more
+than get and patch on the AISystem and AIIncident; Events add detail when the
+caller may list them.  A refused request is withdrawn (the annotation removed
+again if it is still the caller's); when that fails the CLI says exactly what is
+left and how to remove it — airlock never acts on a refused value, whoever
+annotates later (SPEC §7).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import sys
 import time
@@ -30,7 +34,7 @@ from pydantic import ValidationError
 from airlock.adapters import kube
 from airlock.api import annotations as keys
 from airlock.api.aisystem import AISystem, Mode, Phase
-from airlock.api.common import Action, Verb
+from airlock.api.common import Action, ControlRequest, RequestVerdict, Verb
 from airlock.api.incident import AIIncident, IncidentPhase
 from airlock.api.policy import ContainmentPolicy
 from airlock.cli import connection
@@ -91,6 +95,7 @@ class Session:
     timeout: float
     seen_events: set[str] = field(default_factory=set)
     started: float = 0.0
+    events_readable: bool = True  # False once listing Events was forbidden: status alone then
 
     def identity(self) -> dict[str, str | None]:
         return {keys.REQUESTED_BY: self.caller.username, keys.REQUESTED_BY_GROUPS: ",".join(self.caller.groups)}
@@ -114,10 +119,17 @@ class Session:
         return sorted(items, key=_rv)
 
     async def remember_events(self, involved: str) -> None:
-        self.seen_events = {_event_key(e) for e in await self.events(involved)}
+        try:
+            self.seen_events = {_event_key(e) for e in await self.events(involved)}
+        except kube.ApiError as exc:
+            if exc.status != 403:
+                raise
+            self.events_readable = False  # the status says enough; Events only add detail
 
     async def new_event(self, involved: str, reasons: tuple[str, ...], prefix: str | None = None) -> str | None:
         """The message of the newest Event since :meth:`remember_events` with one of ``reasons``."""
+        if not self.events_readable:
+            return None
         found = None
         for event in await self.events(involved):
             if _event_key(event) in self.seen_events:
@@ -139,8 +151,12 @@ class Session:
             raise
         self.started = time.monotonic()
 
-    async def withdraw(self, resource: kube.Resource, name: str, key: str, value: str, before: dict[str, str]) -> None:
-        """Remove a refused request if it is still ours, and give requested-by back (best effort)."""
+    async def withdraw(self, resource: kube.Resource, name: str, key: str, value: str) -> list[str]:
+        """Remove a refused request if it is still the caller's; say exactly what happened.
+
+        requested-by keeps naming the caller: the withdrawal is the caller's own write (an
+        admission policy requires exactly that), and airlock judged the value already.
+        """
 
         def path(annotation: str) -> str:
             return "/metadata/annotations/" + annotation.replace("~", "~0").replace("/", "~1")
@@ -150,13 +166,19 @@ class Session:
             {"op": "test", "path": path(keys.REQUESTED_BY), "value": self.caller.username},
             {"op": "remove", "path": path(key)},
         ]
-        for annotation in (keys.REQUESTED_BY, keys.REQUESTED_BY_GROUPS):
-            if annotation in before:
-                ops.append({"op": "add", "path": path(annotation), "value": before[annotation]})
-            else:
-                ops.append({"op": "remove", "path": path(annotation)})
-        with contextlib.suppress(kube.ApiError):
+        kind = "ais" if resource is kube.AISYSTEMS else "aii"
+        try:
             await self.api.patch(resource, self.namespace, name, ops, content_type=kube.JSON_PATCH)
+        except kube.ApiError as exc:
+            if exc.status == 422:  # a test failed: somebody changed it since; it is not ours to remove
+                return [f"Not withdrawn: {key} on {resource.kind} {name} was changed by someone else since."]
+            return [
+                f"NOT WITHDRAWN: {key}={value!r} is still on {resource.kind} {name} ({exc.message}).",
+                "airlock keeps it refused: it will never take effect, whoever annotates later.",
+                f"To remove it (a responder with the verb may): kubectl annotate {kind} {name} -n {self.namespace} "
+                f"{key}- {keys.REQUESTED_BY}=<your username>",
+            ]
+        return [f"Your request was withdrawn ({key} removed); nothing changed."]
 
     async def wait(self, what: str, check: Callable[[], Awaitable[Outcome | None]]) -> Outcome:
         deadline = time.monotonic() + self.timeout
@@ -292,7 +314,6 @@ async def shutdown(session: Session, args: argparse.Namespace) -> Outcome:
     if dry_run:
         _complain(f"WARNING: {name} is in dryRun mode: airlock records the shutdown but will NOT touch its workload.")
     await session.remember_events(name)
-    before = dict(annotations)
     await session.annotate(kube.AISYSTEMS, name, {keys.SHUTDOWN: reason, **session.identity()})
     _say(f'shutdown {name} (namespace {session.namespace}) requested by {session.caller.username}: "{reason}"')
     if args.no_wait:
@@ -300,14 +321,14 @@ async def shutdown(session: Session, args: argparse.Namespace) -> Outcome:
     _say(f"waiting up to {args.timeout:g}s for airlock ...")
 
     async def check() -> Outcome | None:
-        refusal = await session.new_event(name, ("UnauthorizedRequest",), f"{keys.SHUTDOWN} ")
-        if refusal is not None:
-            await session.withdraw(kube.AISYSTEMS, name, keys.SHUTDOWN, reason, before)
-            return Outcome(REFUSED, [f"REFUSED by airlock: {refusal}", "Your request was withdrawn; nothing changed."])
         current = _system(await session.get(kube.AISYSTEMS, name))
         status = current.status
         if status is None:
             return None
+        judged = judged_request(status.requests, keys.SHUTDOWN, reason, session.caller.username)
+        if judged is not None and judged.verdict is RequestVerdict.REFUSED:
+            lines = [f"REFUSED by airlock: {keys.SHUTDOWN} ignored: {judged.reason}"]
+            return Outcome(REFUSED, lines + await session.withdraw(kube.AISYSTEMS, name, keys.SHUTDOWN, reason))
         if dry_run:
             if status.incident and status.severity is not None:
                 return Outcome(
@@ -333,9 +354,7 @@ async def shutdown(session: Session, args: argparse.Namespace) -> Outcome:
     outcome = await session.wait(f"{name} to reach phase ShutDown with 0 replicas", check)
     if outcome.code == TIMED_OUT:
         current = _system(await session.get(kube.AISYSTEMS, name))
-        refused = await _refused_here(
-            session, current, Verb.SHUTDOWN, kube.AISYSTEMS, name, keys.SHUTDOWN, reason, before
-        )
+        refused = await _refused_here(session, current, Verb.SHUTDOWN, kube.AISYSTEMS, name, keys.SHUTDOWN, reason)
         if refused is not None:
             return refused
         status = current.status
@@ -383,6 +402,15 @@ async def release(session: Session, args: argparse.Namespace) -> Outcome:
         now = current.status
         if now is None or now.last_handled_release != value:
             return None
+        judged = judged_request(now.requests, keys.RELEASE, value, session.caller.username)
+        if judged is not None and judged.verdict is RequestVerdict.REFUSED:
+            return Outcome(
+                REFUSED,
+                [
+                    f"REFUSED by airlock after {session.elapsed()}: {keys.RELEASE} ignored: {judged.reason}",
+                    f"{name} stays {now.phase.value if now.phase else 'contained'}; nothing was restored.",
+                ],
+            )
         if now.phase not in CONTAINED and not (now.containment and now.containment.active):
             lines = [f"Released in {session.elapsed()}: phase {now.phase.value if now.phase else 'unknown'}."]
             replicas = await _replicas(session, current)
@@ -400,8 +428,12 @@ async def release(session: Session, args: argparse.Namespace) -> Outcome:
             if line:
                 lines.append(line)
             return Outcome(DONE, lines)
-        pending = await session.new_event(name, ("ReleaseApprovalRecorded",))
-        if pending is not None:
+        approvals = now.containment.release_approvals if now.containment else []
+        if any(a.value == value for a in approvals):
+            pending = await session.new_event(name, ("ReleaseApprovalRecorded",)) or (
+                f"{len(approvals)} release approval(s) so far ({', '.join(a.by for a in approvals)}); "
+                "another responder must also release"
+            )
             # The two-person rule (releaseApprovals): this release counts, another responder's is still needed.
             return Outcome(
                 DONE,
@@ -443,7 +475,6 @@ async def _incident_verb(
     if incident.status is not None and incident.status.phase in CLOSED:
         return Outcome(DONE, [f"{name} is {incident.status.phase.value}: nothing to {verb.value}."])
     value = f"{_stamp()} {session.caller.username}"
-    before = dict(incident.metadata.annotations)
     await session.remember_events(system_name)
     await session.annotate(kube.AIINCIDENTS, name, {key: value, **session.identity()})
     _say(f"{verb.value} {name} (namespace {session.namespace}) requested by {session.caller.username}")
@@ -452,11 +483,11 @@ async def _incident_verb(
     _say(f"waiting up to {args.timeout:g}s for airlock ...")
 
     async def check() -> Outcome | None:
-        refusal = await session.new_event(system_name, ("UnauthorizedRequest",), f"{key} ")
-        if refusal is not None:
-            await session.withdraw(kube.AIINCIDENTS, name, key, value, before)
-            return Outcome(REFUSED, [f"REFUSED by airlock: {refusal}", "Your request was withdrawn; nothing changed."])
         current = _incident(await session.get(kube.AIINCIDENTS, name))
+        judged = judged_request(current.status.requests if current.status else [], key, value, session.caller.username)
+        if judged is not None and judged.verdict is RequestVerdict.REFUSED:
+            lines = [f"REFUSED by airlock: {key} ignored: {judged.reason}"]
+            return Outcome(REFUSED, lines + await session.withdraw(kube.AIINCIDENTS, name, key, value))
         body = await session.api.get_or_none(kube.AISYSTEMS, session.namespace, system_name)
         system = _system(body) if body else None
         result = done(current, system)
@@ -466,7 +497,7 @@ async def _incident_verb(
     if outcome.code == TIMED_OUT:
         body = await session.api.get_or_none(kube.AISYSTEMS, session.namespace, system_name)
         if body is not None:
-            refused = await _refused_here(session, _system(body), verb, kube.AIINCIDENTS, name, key, value, before)
+            refused = await _refused_here(session, _system(body), verb, kube.AIINCIDENTS, name, key, value)
             if refused is not None:
                 return refused
     return outcome
@@ -480,20 +511,19 @@ async def _refused_here(
     name: str,
     key: str,
     value: str,
-    before: dict[str, str],
 ) -> Outcome | None:
-    """After a timeout: the plan says the caller may not (airlock reports a refused request only once)."""
+    """After a timeout (is the operator running?): the plan in force says the caller may not."""
     verdict = await plan_verdict(session, system, (verb,))
     if verdict is None or verdict.allowed:
         return None
-    await session.withdraw(resource, name, key, value, before)
-    return Outcome(
-        REFUSED,
-        [
-            f"REFUSED: {verdict.reason} (the responders in force; airlock reported it earlier, see Events)",
-            "Your request was withdrawn; nothing changed.",
-        ],
-    )
+    lines = [f"REFUSED: {verdict.reason} (the responders in force; airlock has not answered yet)"]
+    return Outcome(REFUSED, lines + await session.withdraw(resource, name, key, value))
+
+
+def judged_request(requests: list[ControlRequest], key: str, value: str, caller: str) -> ControlRequest | None:
+    """airlock's judgement of the caller's own request (status.requests), once it has made one."""
+    found = next((r for r in requests if r.annotation == key and r.value == value), None)
+    return found if found is not None and found.by == caller else None
 
 
 def _acknowledged(incident: AIIncident, _: AISystem | None) -> str | None:

@@ -16,7 +16,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airlock.sandbox.world import Api
 
 NS, APP = "ml-prod", "chatbot"
 ONCALL = "alice@example.com"
@@ -101,6 +104,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--keep", metavar="DIR", help="keep logs and kubeconfig in DIR")
     parser.set_defaults(func=run)
+
+
+def _draft(api: Api, incident: str, kind: str) -> dict[str, Any] | None:
+    """The incident's current draft ConfigMap (immutable, named in status.drafts), once there is one."""
+    name = (((api.get("AIIncident", NS, incident) or {}).get("status") or {}).get("drafts") or {}).get(kind)
+    return api.get("ConfigMap", NS, name) if name else None
 
 
 class Story:
@@ -225,7 +234,7 @@ def _story(world: Any, story: Story, directory: Path, receiver: Any) -> int:
         if not verify_webhook(hook, HMAC_KEY):
             return story.fail("the webhook notice's HMAC signature does not verify")
         story.say(f"internal notice delivered to the on-call webhook (HMAC-signed): {hook.json['subject']}")
-        drafts = wait_for("notice drafts", lambda: api.get("ConfigMap", NS, f"{incident_name}-notices"), timeout=15)
+        drafts = wait_for("notice drafts", lambda: _draft(api, incident_name, "notices"), timeout=15)
         story.say(
             "drafted, not sent (a human files them): "
             + ", ".join(sorted(drafts["data"]))
@@ -281,9 +290,7 @@ def _story(world: Any, story: Story, directory: Path, receiver: Any) -> int:
         if resolved.get("status", {}).get("phase") != "Resolved":
             return story.fail(f"incident not Resolved: {resolved.get('status', {}).get('phase')}")
         story.say("released: 3 replicas and the original Service selector restored exactly; incident Resolved")
-        draft = wait_for(
-            "post-mortem draft", lambda: api.get("ConfigMap", NS, f"{incident_name}-postmortem"), timeout=15
-        )
+        draft = wait_for("post-mortem draft", lambda: _draft(api, incident_name, "postmortem"), timeout=15)
         text = draft["data"]["postmortem.md"]
         story.say(
             f"post-mortem drafted ({len(text.splitlines())} lines, evidence chart included): "

@@ -31,11 +31,11 @@ from pydantic import ValidationError
 from airlock.adapters import kube
 from airlock.api import annotations as keys
 from airlock.api.aisystem import AISystem
-from airlock.api.common import Verb
+from airlock.api.common import RequestVerdict, Verb
 from airlock.api.incident import AIIncident
 from airlock.cli import connection
 from airlock.cli.connection import DONE, REFUSED, TIMED_OUT, USAGE, CliError
-from airlock.cli.control import Outcome, Session, plan_verdict
+from airlock.cli.control import Outcome, Session, judged_request, plan_verdict
 from airlock.domain import drills
 
 REPORT = "report"
@@ -117,8 +117,7 @@ async def run_drill(session: Session, args: argparse.Namespace) -> Outcome:
         body = await session.api.get(kube.AISYSTEMS, session.namespace, name)
     except kube.NotFound:
         raise CliError(f"AISystem {name} not found in namespace {session.namespace} (kubectl get ais -A)") from None
-    system = _system(body)
-    before = dict(system.metadata.annotations)
+    _system(body)
     value = drill_value(scenario, datetime.datetime.now(datetime.UTC))
     await session.remember_events(name)
     await session.annotate(kube.AISYSTEMS, name, {keys.DRILL: value, **session.identity()})
@@ -126,13 +125,13 @@ async def run_drill(session: Session, args: argparse.Namespace) -> Outcome:
     _say(f"{keys.DRILL}={value}; nothing will be touched. Waiting up to {args.timeout:g}s for airlock ...")
 
     async def check() -> Outcome | None:
-        refusal = await session.new_event(name, ("UnauthorizedRequest",), f"{keys.DRILL} ")
-        if refusal is not None:
-            await session.withdraw(kube.AISYSTEMS, name, keys.DRILL, value, before)
-            return Outcome(REFUSED, [f"REFUSED by airlock: {refusal}", "Your request was withdrawn; nothing ran."])
         current = _system(await session.get(kube.AISYSTEMS, name))
         if current.status is None or current.status.last_handled_drill != value:
             return None
+        judged = judged_request(current.status.requests, keys.DRILL, value, session.caller.username)
+        if judged is not None and judged.verdict is RequestVerdict.REFUSED:
+            lines = [f"REFUSED by airlock: {keys.DRILL} ignored: {judged.reason}", "Nothing ran."]
+            return Outcome(REFUSED, lines + await session.withdraw(kube.AISYSTEMS, name, keys.DRILL, value))
         incident = await find_drill(session.api, session.namespace, name, value)
         if incident is None or incident.status is None or incident.status.drill is None:
             return None
@@ -144,14 +143,8 @@ async def run_drill(session: Session, args: argparse.Namespace) -> Outcome:
     current = _system(await session.get(kube.AISYSTEMS, name))
     verdict = await plan_verdict(session, current, (Verb.DRILL,))
     if verdict is not None and not verdict.allowed:
-        await session.withdraw(kube.AISYSTEMS, name, keys.DRILL, value, before)
-        return Outcome(
-            REFUSED,
-            [
-                f"REFUSED: {verdict.reason} (the responders in force)",
-                "Your request was withdrawn; nothing ran.",
-            ],
-        )
+        lines = [f"REFUSED: {verdict.reason} (the responders in force)", "Nothing ran."]
+        return Outcome(REFUSED, lines + await session.withdraw(kube.AISYSTEMS, name, keys.DRILL, value))
     status = current.status
     if status is None or status.phase is None:
         outcome.lines.append("airlock never wrote this system's status: is the operator running?")

@@ -7,8 +7,8 @@ happened, what airlock did, which regulatory clocks run and how long is left
 ran out since the operator last looked already reads OVERDUE), where each
 notice stands in the outbox, and the commands for what is left to do.
 ``show --notice AUDIENCE`` prints the drafts the operator keeps in the
-ConfigMap ``<incident>-notices`` — the text to send a regulator, ready to
-paste.  ``list`` is ``kubectl get aii`` with the columns that matter during an
+ConfigMap the incident's ``status.drafts.notices`` names (immutable,
+``<incident>-notices-<hash>``) — the text to send a regulator, ready to paste.  ``list`` is ``kubectl get aii`` with the columns that matter during an
 incident: time to contain, the next report deadline and undelivered notices.
 
 This module only fetches; every line is decided by the pure ``render_*``
@@ -48,9 +48,8 @@ from airlock.api.incident import (
 )
 from airlock.cli import connection
 from airlock.cli.connection import DONE, REFUSED, USAGE, CliError
-from airlock.domain import deadlines, notices
+from airlock.domain import deadlines, drafts, notices
 
-NOTICES_SUFFIX = "-notices"
 RULE = "=" * 72
 AUDIENCE_ORDER = (Audience.INTERNAL, Audience.REGULATOR, Audience.USERS)
 SEPARATOR = "   "
@@ -65,9 +64,9 @@ class Output(StrEnum):
     YAML = "yaml"
 
 
-def notices_config_map(incident: str) -> str:
-    """The ConfigMap the operator keeps an incident's notice drafts in."""
-    return f"{incident}{NOTICES_SUFFIX}"
+def notices_config_map(incident: AIIncident) -> str:
+    """The ConfigMap holding the incident's current notice drafts."""
+    return drafts.current(incident, drafts.NOTICES)
 
 
 # ---------------------------------------------------------------- formatting
@@ -241,8 +240,8 @@ def hints(incident: AIIncident, now: datetime.datetime) -> list[tuple[str, str]]
         if phase is IncidentPhase.RESOLVED:
             out.append(
                 (
-                    f"kubectl annotate aii {name} {keys.POSTMORTEM}=draft{where} --overwrite",
-                    "close it once the draft is answered (or give the document's reference)",
+                    f"kubectl annotate aii {name} {keys.POSTMORTEM}=configmap/{name}-pm{where} --overwrite",
+                    "close it: the answered draft in a ConfigMap of yours (or give the document's URL)",
                 )
             )
     return out
@@ -465,7 +464,7 @@ def missing_notice(incident: AIIncident, audience: Audience, data: dict[str, Any
     """Why there is no ``audience`` draft to print, in one line."""
     name = incident.metadata.name or ""
     namespace = incident.metadata.namespace
-    config_map = notices_config_map(name)
+    config_map = notices_config_map(incident)
     notified = audiences(incident)
     if notified and audience not in notified:
         have = ", ".join(a.value for a in notified)
@@ -487,7 +486,7 @@ def missing_notice(incident: AIIncident, audience: Audience, data: dict[str, Any
     present = ", ".join(sorted(data)) or "none"
     return (
         f"ConfigMap {config_map} in namespace {namespace} has no {audience.value} draft "
-        f"(keys: {present}); the operator rewrites it on its next pass"
+        f"(keys: {present}); the operator drafts a new version on its next pass"
     )
 
 
@@ -592,10 +591,8 @@ async def fetch(api: kube.KubeClient, namespace: str, name: str) -> AIIncident:
 
 
 async def fetch_notices(api: kube.KubeClient, incident: AIIncident, audience: Audience) -> list[tuple[str, str]]:
-    """(key, draft) of ``audience`` from ``<incident>-notices``; :class:`CliError` saying why if there is none."""
-    found = await api.get_or_none(
-        kube.CONFIGMAPS, incident.metadata.namespace, notices_config_map(incident.metadata.name or "")
-    )
+    """(key, draft) of ``audience`` from the current drafts; :class:`CliError` saying why if there is none."""
+    found = await api.get_or_none(kube.CONFIGMAPS, incident.metadata.namespace, notices_config_map(incident))
     data: dict[str, Any] | None = None if found is None else dict(found.get("data") or {})
     chosen = draft_keys(audience, data or {})
     if data is None or not chosen:
@@ -681,7 +678,7 @@ def register(subparsers: Any) -> None:
         description=(
             "'airlock incident show INCIDENT' prints what happened, the reporting clocks and time left, the "
             "notice outbox, the post-mortem and the commands for what is left to do; with --notice AUDIENCE it "
-            "prints the notice drafts airlock wrote (ConfigMap <incident>-notices).  'airlock incident list' "
+            "prints the notice drafts airlock wrote (the ConfigMap status.drafts.notices names).  'airlock incident list' "
             "lists the incidents of a namespace (-A: all)."
         ),
         epilog="exit codes: 0 done, 1 not found or nothing to show, 2 usage",
@@ -711,7 +708,7 @@ def register(subparsers: Any) -> None:
         "--notice",
         choices=[a.value for a in AUDIENCE_ORDER],
         default=None,
-        help="print the audience's notice draft(s) from ConfigMap <incident>-notices (regulator: one per regime)",
+        help="print the audience's notice draft(s) from the incident's current drafts (regulator: one per regime)",
     )
     show.add_argument(
         "-o",

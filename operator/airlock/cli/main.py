@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from airlock.cli import connection
+
 # Modules under airlock.cli, each with register(subparsers).  Listed, not
 # discovered, so the order of `airlock --help` is deliberate.
 COMMANDS = ("run", "crds", "demo", "runbook", "postmortem", "incident", "drill", "control", "backtest")
@@ -21,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="airlock",
         description="airlock: AI incident containment for Kubernetes.",
     )
+    connection.add_global_arguments(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -36,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    problem = connection.apply_global_arguments(args)
+    if problem is not None:
+        parser.error(f"{problem} ({args.command or 'no command'})")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

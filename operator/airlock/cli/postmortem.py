@@ -1,8 +1,9 @@
 """``airlock postmortem INCIDENT``: print (or write) the AI-specific post-mortem draft of an incident.
 
 The operator drafts the post-mortem when an incident is resolved and keeps it
-in the ConfigMap ``<incident>-postmortem`` (key ``postmortem.md``) in the
-incident's namespace; this verb only fetches it.  When there is no draft yet,
+in an immutable ConfigMap named by its content (``<incident>-postmortem-<hash>``,
+key ``postmortem.md``, named in the incident's ``status.drafts.postmortem``) in
+the incident's namespace; this verb only fetches it.  When there is no draft yet,
 it says why — the incident is still open, or the operator has not written it
 — and exits 1, so a script never mistakes an empty page for a post-mortem.
 """
@@ -17,20 +18,27 @@ from pathlib import Path
 from typing import Any
 
 from airlock.adapters import kube
-from airlock.api.incident import IncidentPhase
+from airlock.api.incident import AIIncident, IncidentPhase
 from airlock.cli import connection
 from airlock.cli.connection import DONE, REFUSED, CliError
-from airlock.domain import postmortem
+from airlock.domain import drafts, postmortem
 
 
 def _phase(incident: dict[str, Any]) -> str:
     return str((incident.get("status") or {}).get("phase") or IncidentPhase.OPEN.value)
 
 
+def _config_map(incident: dict[str, Any]) -> str:
+    try:
+        return drafts.current(AIIncident.model_validate(incident), drafts.POSTMORTEM)
+    except ValueError:  # not an incident this version can read: the name older operators used
+        return drafts.legacy_name(str((incident.get("metadata") or {}).get("name") or ""), drafts.POSTMORTEM)
+
+
 def _missing(name: str, namespace: str, incident: dict[str, Any]) -> str:
     """Why there is no draft to show, in one line."""
     phase = _phase(incident)
-    config_map = postmortem.config_map_name(name)
+    config_map = _config_map(incident)
     if phase in (IncidentPhase.OPEN.value, IncidentPhase.CONTAINED.value):
         return (
             f"incident {name} is {phase}: the post-mortem is drafted when it is resolved "
@@ -52,13 +60,14 @@ async def fetch(api: kube.KubeClient, namespace: str, name: str) -> str:
         raise CliError(
             f"AIIncident {name} not found in namespace {namespace} (kubectl get aii -n {namespace})"
         ) from None
-    config_map = await api.get_or_none(kube.CONFIGMAPS, namespace, postmortem.config_map_name(name))
+    where = _config_map(incident)
+    config_map = await api.get_or_none(kube.CONFIGMAPS, namespace, where)
     if config_map is None:
         raise CliError(_missing(name, namespace, incident))
     text = (config_map.get("data") or {}).get(postmortem.CONFIG_MAP_KEY)
     if not isinstance(text, str) or not text.strip():
         raise CliError(
-            f"ConfigMap {postmortem.config_map_name(name)} in namespace {namespace} has no "
+            f"ConfigMap {where} in namespace {namespace} has no "
             f"{postmortem.CONFIG_MAP_KEY}: the draft is missing or empty"
         )
     return text
@@ -106,8 +115,8 @@ def register(subparsers: Any) -> None:
         "postmortem",
         help="print the AI-specific post-mortem draft of a resolved incident",
         description=(
-            "Print the post-mortem draft airlock wrote when INCIDENT was resolved (ConfigMap "
-            f"<incident>{postmortem.CONFIG_MAP_SUFFIX}, key {postmortem.CONFIG_MAP_KEY}): what airlock saw and did, "
+            "Print the post-mortem draft airlock wrote when INCIDENT was resolved (the ConfigMap its "
+            f"status.drafts.postmortem names, key {postmortem.CONFIG_MAP_KEY}): what airlock saw and did, "
             "and the AI-specific questions for people to answer. Exits 1 if there is no draft yet."
         ),
     )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airlock.adapters import logging as airlock_logging
 from airlock.adapters import metrics
 from airlock.api import durations
-from airlock.domain import authority, leadership, sharding
+from airlock.domain import authority, leadership, secrets, sharding
 
 if TYPE_CHECKING:
     from airlock.adapters.webhook import WebhookConfig
@@ -51,7 +51,17 @@ def register(subparsers: Any) -> None:
         help="port for /metrics (env AIRLOCK_METRICS_PORT; 0 disables)",
     )
     parser.add_argument(
+        "--metrics-address",
+        default=os.environ.get("AIRLOCK_METRICS_ADDRESS", "0.0.0.0"),
+        help="address /metrics listens on (env AIRLOCK_METRICS_ADDRESS; default 0.0.0.0, all)",
+    )
+    parser.add_argument(
         "--health-port", type=int, default=8080, help="port for /healthz and /readyz (role: leader|standby; 0 disables)"
+    )
+    parser.add_argument(
+        "--health-address",
+        default=os.environ.get("AIRLOCK_HEALTH_ADDRESS", "0.0.0.0"),
+        help="address /healthz and /readyz listen on (env AIRLOCK_HEALTH_ADDRESS; default 0.0.0.0, all)",
     )
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: KUBECONFIG or in-cluster)")
     parser.add_argument("--context", default=None, help="kubeconfig context")
@@ -59,14 +69,14 @@ def register(subparsers: Any) -> None:
         "--status-refresh", type=float, default=30.0, help="seconds between value-only status updates (default 30)"
     )
     admission = parser.add_argument_group(
-        "admission (SPEC §4)", "who may change responders; the webhook that enforces control annotations"
+        "admission (SPEC §4, §7)", "who may change the plan; the webhook that enforces control annotations and the plan"
     )
     admission.add_argument(
         "--admin-group",
         action="append",
         default=None,
-        help="group allowed to change responders and policyRef (repeatable; env AIRLOCK_ADMIN_GROUPS, "
-        "comma-separated; default airlock-admins)",
+        help="group allowed to change the plan (an AISystem's spec, ContainmentPolicies; repeatable; env AIRLOCK_ADMIN_GROUPS, "
+        "comma-separated; default airlock-admins and system:masters)",
     )
     admission.add_argument(
         "--operator-username",
@@ -80,7 +90,13 @@ def register(subparsers: Any) -> None:
         default=int(os.environ.get("AIRLOCK_WEBHOOK_PORT") or 0),
         help="serve admission webhooks on this port (env AIRLOCK_WEBHOOK_PORT; default off)",
     )
-    admission.add_argument("--webhook-addr", default="0.0.0.0", help="listen address (default 0.0.0.0)")
+    admission.add_argument(
+        "--webhook-addr",
+        "--webhook-address",
+        dest="webhook_addr",
+        default="0.0.0.0",
+        help="address the webhook listens on (default 0.0.0.0, all)",
+    )
     admission.add_argument(
         "--webhook-host",
         default=WEBHOOK_HOST,
@@ -90,7 +106,24 @@ def register(subparsers: Any) -> None:
     admission.add_argument("--webhook-key-file", default=None, help="TLS private key for --webhook-cert-file")
     admission.add_argument("--webhook-ca-dump", default=None, help="write the CA bundle the API server needs here")
     admission.add_argument(
+        "--webhook-ca-secret",
+        default=os.environ.get("AIRLOCK_WEBHOOK_CA_SECRET", "airlock-webhook-ca"),
+        metavar="NAME",
+        help="keep a self-signed certificate (its own CA) in this Secret of the operator's namespace and reuse "
+        "it on every start, so a registered caBundle stays valid (default airlock-webhook-ca; '' to not keep "
+        "it). Needs get on that name and create on Secrets in that namespace",
+    )
+    admission.add_argument(
         "--webhook-insecure", action="store_true", help="plain HTTP (behind a TLS-terminating proxy, or for tests)"
+    )
+    parser.add_argument(
+        "--notification-secret",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a Secret name notification channels may use (repeatable; env AIRLOCK_NOTIFICATION_SECRETS, "
+        "comma-separated; default airlock-notify): the operator reads no other Secret, and its RBAC allows "
+        "no other (chart value notificationSecrets)",
     )
     ha = parser.add_argument_group(
         "high availability and sharding (SPEC §10)",
@@ -171,7 +204,14 @@ def _admin_groups(args: argparse.Namespace) -> tuple[str, ...]:
     if args.admin_group:
         return tuple(args.admin_group)
     from_env = [g.strip() for g in os.environ.get("AIRLOCK_ADMIN_GROUPS", "").split(",") if g.strip()]
-    return tuple(from_env) or (authority.DEFAULT_ADMIN_GROUP,)
+    return tuple(from_env) or authority.DEFAULT_ADMIN_GROUPS
+
+
+def _notification_secrets(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.notification_secret:
+        return tuple(dict.fromkeys(args.notification_secret))
+    from_env = [n.strip() for n in os.environ.get("AIRLOCK_NOTIFICATION_SECRETS", "").split(",") if n.strip()]
+    return tuple(from_env) or (secrets.DEFAULT_NOTIFICATION_SECRET,)
 
 
 def _webhook(args: argparse.Namespace) -> WebhookConfig | None:
@@ -188,6 +228,7 @@ def _webhook(args: argparse.Namespace) -> WebhookConfig | None:
         key_file=args.webhook_key_file,
         ca_dump=args.webhook_ca_dump,
         insecure=args.webhook_insecure,
+        ca_secret=args.webhook_ca_secret,
     )
 
 
@@ -222,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     # Kopf's per-handler success lines would drown airlock's own events.
     kopf.configure(log_format=kopf.LogFormat.JSON, verbose=debug, quiet=not debug)
     if args.metrics_port:
-        metrics.serve(args.metrics_port)
+        metrics.serve(args.metrics_port, host=args.metrics_address)
     config = handlers.OperatorConfig(
         prometheus_url=args.prometheus_url,
         prometheus_token_file=args.prometheus_token_file,
@@ -232,6 +273,7 @@ def run(args: argparse.Namespace) -> int:
         context=args.context,
         status_refresh_seconds=args.status_refresh,
         admin_groups=_admin_groups(args),
+        notification_secrets=_notification_secrets(args),
         admission_webhook=_webhook(args),
         leader_elect=args.leader_elect,
         lease_timing=timing,
@@ -239,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
         identity=_identity(args),
         shard=shard,
         health_port=args.health_port,
+        health_address=args.health_address,
     )
     if args.operator_username:
         config = dataclasses.replace(config, operator_username=args.operator_username)

@@ -1,4 +1,4 @@
-"""The authority protocol (SPEC §4): who may shut down, release, drill, acknowledge, approve.
+"""The authority protocol (SPEC §4, §7): who may shut down, release, drill, acknowledge, approve, configure.
 
 One pure function decides for every path — the admission webhook, the
 sandbox's admission hook, the CEL policy's test corpus and the operator's own
@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from airlock.api import admission as admission_manifests
 from airlock.api import annotations as keys
 from airlock.api.common import Verb
 from airlock.api.matrix import Responder, SubjectKind
@@ -107,17 +108,23 @@ CONTROL: dict[Kind, dict[str, Verb]] = {
     Kind.CONTAINMENT_POLICY: {},
 }
 
-DEFAULT_ADMIN_GROUP = "airlock-admins"
+DEFAULT_ADMIN_GROUPS = admission_manifests.DEFAULT_ADMIN_GROUPS
 DEFAULT_OPERATOR = "system:serviceaccount:airlock-system:airlock"
 
 _GUARDED_OPERATIONS = ("CREATE", "UPDATE")
+
+# The plan (SPEC §7): every field of an AISystem's spec decides when and how its model is
+# contained — mode, monitors, severities, target, fallback, policyRef, responders, and
+# also params (they fill the queries), notifications and the rest — except these two,
+# which only describe it.  A ContainmentPolicy is all plan.
+DESCRIPTIVE = admission_manifests.DESCRIPTIVE
 
 
 @dataclass(frozen=True)
 class AdmissionSettings:
     """Who administers authority, and who the operator is (exempt: it is the enforcement itself)."""
 
-    admin_groups: tuple[str, ...] = (DEFAULT_ADMIN_GROUP,)
+    admin_groups: tuple[str, ...] = DEFAULT_ADMIN_GROUPS
     operator: str = DEFAULT_OPERATOR
 
 
@@ -139,7 +146,7 @@ class Rule(StrEnum):
     REQUESTED_BY = "requested-by"  # requested-by does not name the caller
     GROUPS = "groups"  # requested-by-groups claims a group the caller is not in
     VERB = "verb"  # the caller is no responder with the verb
-    ADMIN = "admin"  # responders / policyRef changed by a non-admin
+    PLAN = "plan"  # the plan (spec, a ContainmentPolicy) changed by someone neither admin nor configure responder
 
 
 @dataclass(frozen=True)
@@ -178,28 +185,38 @@ def control_changes(kind: Kind, old: Mapping[str, Any] | None, new: Mapping[str,
     return _changed(CONTROL[kind], annotations_of(old), annotations_of(new))
 
 
-def _responders_value(body: Mapping[str, Any] | None) -> Any:
-    raw = _spec(body).get("responders") or []
+def _listmap(raw: Any) -> Any:
+    # A list-map keyed by name (as the CRD declares responders, monitors): order is not a change.
     if not isinstance(raw, list):
         return raw
-    # A list-map keyed by name (as the CRD declares it): order is not a change.
     names = [item.get("name") if isinstance(item, Mapping) else None for item in raw]
     if all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
         return {n: item for n, item in zip(names, raw, strict=True)}
     return raw
 
 
-def authority_changes(kind: Kind, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[str]:
-    """Fields that decide who holds authority and that this UPDATE changes."""
-    if old is None or new is None or kind is Kind.AIINCIDENT:
+def _field_value(spec: Mapping[str, Any], field: str) -> Any:
+    value = spec.get(field)
+    return _listmap(value) if field in ("responders", "monitors") else value
+
+
+def plan_changes(kind: Kind, operation: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[str]:
+    """The parts of the plan this write changes (SPEC §7), as field paths for a refusal.
+
+    An AISystem's spec except its descriptive fields, on UPDATE (a new system has no
+    containment to weaken; creating one needs RBAC create, which responders lack).
+    A ContainmentPolicy whole: creating, changing (its spec) or deleting one.
+    """
+    if kind is Kind.AIINCIDENT:
         return []
-    fields = []
-    if _responders_value(old) != _responders_value(new):
-        fields.append("spec.responders")
-    # Pointing a system at another ContainmentPolicy swaps the policy's responders.
-    if kind is Kind.AISYSTEM and (_spec(old).get("policyRef") or None) != (_spec(new).get("policyRef") or None):
-        fields.append("spec.policyRef")
-    return fields
+    if kind is Kind.CONTAINMENT_POLICY and operation in ("CREATE", "DELETE"):
+        return ["the whole policy"]
+    if operation != "UPDATE" or old is None or new is None:
+        return []
+    before, after = _spec(old), _spec(new)
+    exempt = DESCRIPTIVE if kind is Kind.AISYSTEM else ()
+    fields = sorted((set(before) | set(after)) - set(exempt))
+    return [f"spec.{f}" for f in fields if _field_value(before, f) != _field_value(after, f)]
 
 
 def authority_basis(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -275,10 +292,28 @@ def _identity_denials(caller: Caller, annotations: Mapping[str, str]) -> list[De
     return denials
 
 
-def needs_responders(request: AdmissionRequest) -> bool:
+def needs_responders(request: AdmissionRequest, settings: AdmissionSettings | None = None) -> bool:
     """Whether :func:`admit` will look at the responders (so the caller need not fetch them otherwise)."""
-    old = request.old if request.operation == "UPDATE" else None
-    return request.operation in _GUARDED_OPERATIONS and bool(control_changes(request.kind, old, request.new))
+    if request.operation not in _GUARDED_OPERATIONS and not _guards_delete(request.kind, request.operation):
+        return False
+    old = request.old if request.operation in ("UPDATE", "DELETE") else None
+    if request.operation in _GUARDED_OPERATIONS and control_changes(request.kind, old, request.new):
+        return True
+    admin = settings is not None and _is_admin(request.caller, settings)
+    return not admin and bool(plan_changes(request.kind, request.operation, old, request.new))
+
+
+def _guards_delete(kind: Kind, operation: str) -> bool:
+    # Deleting a ContainmentPolicy disables every system that uses it; deleting an AISystem
+    # never releases its model (RBAC delete, which responders lack, decides who may).
+    return operation == "DELETE" and kind is Kind.CONTAINMENT_POLICY
+
+
+def who_may_configure(responders: Sequence[Responder], settings: AdmissionSettings) -> str:
+    """``group airlock-admins, group ml-leads (configure)``: admins first, then responders with configure."""
+    admins = [f"group {g}" for g in settings.admin_groups]
+    configurers = [f"{h} (configure)" for h in holders(responders, Verb.CONFIGURE)]
+    return ", ".join(admins + configurers) or "nobody"
 
 
 def admit(request: AdmissionRequest, responders: Sequence[Responder], settings: AdmissionSettings) -> AdmissionVerdict:
@@ -286,14 +321,15 @@ def admit(request: AdmissionRequest, responders: Sequence[Responder], settings: 
 
     ``responders`` are the ones in force before the request: for an AISystem
     those of :func:`authority_basis` merged over its policy's; for an
-    AIIncident those of its system.  A refusal says who may.
+    AIIncident those of its system; for a ContainmentPolicy its own (stored)
+    ones.  A refusal says who may.
     """
     kind, caller = request.kind, request.caller
-    if request.operation not in _GUARDED_OPERATIONS:
+    if request.operation not in _GUARDED_OPERATIONS and not _guards_delete(kind, request.operation):
         return AdmissionVerdict(f"{request.operation} is not guarded (RBAC decides)")
     if caller.username and caller.username == settings.operator:
         return AdmissionVerdict("the airlock operator is exempt")
-    old = request.old if request.operation == "UPDATE" else None
+    old = request.old if request.operation in ("UPDATE", "DELETE") else None
     new = request.new
     controls = control_changes(kind, old, new)
     denials: list[Denial] = []
@@ -309,17 +345,21 @@ def admit(request: AdmissionRequest, responders: Sequence[Responder], settings: 
             )
         )
 
-    fields = authority_changes(kind, old, new)
+    fields = plan_changes(kind, request.operation, old, new)
     if fields:
         if _is_admin(caller, settings):
             allowed.append(f"{caller.username} is an admin")
+        elif (verdict := authorize(caller, Verb.CONFIGURE, responders)).allowed and request.operation != "CREATE":
+            allowed.append(f"changing {', '.join(fields)}: {verdict.reason}")
         else:
-            admins = ", ".join(f"group {g}" for g in settings.admin_groups) or "nobody"
+            name = _name(new if new is not None else old)
+            what = {"CREATE": "create", "DELETE": "delete"}.get(request.operation, f"change {', '.join(fields)} of")
+            who = who_may_configure([] if request.operation == "CREATE" else responders, settings)
             denials.append(
                 Denial(
-                    Rule.ADMIN,
-                    f"{caller.username or 'nobody'} may not change {' and '.join(fields)} of {kind.value} "
-                    f"{_name(new)} (it decides who holds authority); allowed: {admins}",
+                    Rule.PLAN,
+                    f"{caller.username or 'nobody'} may not {what} {kind.value} {name} (the plan decides when "
+                    f"and how the model is contained); allowed: {who}",
                 )
             )
 

@@ -25,13 +25,16 @@ from airlock.api.incident import (
 MAX_NAME = 253
 
 
-def incident_name(system: str, detected: datetime.datetime, drill: bool = False) -> str:
+def incident_name(system: str, detected: datetime.datetime, drill: bool = False, dry_run: bool = False) -> str:
     # A naive time is UTC, as in every serialised Timestamp: never the host's zone,
     # or the same breach would name different incidents on different machines.
     if detected.tzinfo is None:
         detected = detected.replace(tzinfo=datetime.UTC)
     stamp = detected.astimezone(datetime.UTC).strftime("%Y%m%d-%H%M%S")
-    suffix = f"-{'drill-' if drill else ''}{stamp}"
+    # A drill and a dry run never share a name with a real incident of the same breach (a system
+    # switched from dryRun to enforce during a breach opens its own incident for it).
+    kind = "drill-" if drill else "dryrun-" if dry_run else ""
+    suffix = f"-{kind}{stamp}"
     # A cut before the suffix must not leave "x.-2026…" (a DNS label cannot start with '-').
     return system[: MAX_NAME - len(suffix)].rstrip(".") + suffix
 
@@ -48,7 +51,7 @@ def open_incident(
     dry_run: bool = False,
     drill: bool = False,
 ) -> AIIncident:
-    name = incident_name(system, detected, drill)
+    name = incident_name(system, detected, drill, dry_run and not drill)
     what = trigger.reason or (
         f"monitor {trigger.monitor} {trigger.condition} ({trigger.value:g})"
         if trigger.monitor and trigger.value is not None

@@ -17,7 +17,8 @@ Lines starting with ``>`` under a question are prompts, never answers.
 Pure and deterministic: no clock, no network.  The same incident and evidence
 always give the same Markdown byte for byte (times in UTC, RFC 3339), so the
 operator can re-draft idempotently and tests compare golden files.  The
-operator stores the draft in the ConfigMap :func:`config_map_name` under
+operator stores the draft in an immutable ConfigMap named by its content
+(:mod:`airlock.domain.drafts`, recorded in ``status.drafts.postmortem``) under
 :data:`CONFIG_MAP_KEY`; ``airlock postmortem INCIDENT`` prints it.
 
 The layout is a Jinja2 file next to this module (``postmortem_templates/``),
@@ -53,8 +54,8 @@ from airlock.domain import deadlines, notices
 # The line a human replaces with the answer; untouched, the question is unanswered.
 PLACEHOLDER = "_Answer here._"
 
-# Where the operator stores the draft: ConfigMap <incident>-postmortem, key postmortem.md,
-# in the incident's namespace.
+# The draft's key in its ConfigMap (<incident>-postmortem-<hash>, in the incident's namespace;
+# <incident>-postmortem before content-named drafts).
 CONFIG_MAP_SUFFIX = "-postmortem"
 CONFIG_MAP_KEY = "postmortem.md"
 MAX_NAME = 253
@@ -195,7 +196,7 @@ class Evidence:
 
 
 def config_map_name(incident: str) -> str:
-    """The ConfigMap holding the draft of ``incident``: ``<incident>-postmortem``."""
+    """``<incident>-postmortem``: where operators before content-named drafts kept it (see :mod:`drafts`)."""
     return incident[: MAX_NAME - len(CONFIG_MAP_SUFFIX)].rstrip(".-") + CONFIG_MAP_SUFFIX
 
 

@@ -39,7 +39,10 @@ VERBS: tuple[tuple[Verb, str], ...] = (
     (Verb.ACKNOWLEDGE, "ack"),
     (Verb.APPROVE, "approve"),
     (Verb.REPORT, "report"),
+    (Verb.CONFIGURE, "configure"),
 )
+# Besides the responders with `configure`, the admin groups (`airlock run --admin-group`) change the plan.
+CONFIGURE_ADMINS = "the airlock admin groups"
 
 # What each response means (SPEC §2.1), for the wiki page.
 RESPONSE_MEANING = {
@@ -594,11 +597,15 @@ def render_text(rb: Runbook) -> str:
     lines.append("WHO MAY")
     grouped: dict[Holders, list[str]] = {}
     for verb, word in VERBS:
-        grouped.setdefault(rb.holders(verb), []).append(word)
-    width = max(len(", ".join(words)) for words in grouped.values())
-    for who, words in grouped.items():
+        if verb is not Verb.CONFIGURE:
+            grouped.setdefault(rb.holders(verb), []).append(word)
+    rows = [(words, [p.replace(" ", NBSP) for p in who.phrases()] or ["nobody"]) for who, words in grouped.items()]
+    # The plan (mode, monitors, thresholds, responders, ...) is never grouped with acting: admins change it too.
+    configure = [p.replace(" ", NBSP) for p in rb.holders(Verb.CONFIGURE).phrases()]
+    rows.append((["configure"], [*configure, CONFIGURE_ADMINS.replace(" ", NBSP)]))
+    width = max(len(", ".join(words)) for words, _ in rows)
+    for words, phrases in rows:
         label = f"  {', '.join(words).ljust(width)}  "
-        phrases = [phrase.replace(" ", NBSP) for phrase in who.phrases()] or ["nobody"]
         lines += _wrap("; ".join(phrases), label, " " * len(label))
     if spec.owner:
         lines.append(f"  Not listed? Page the owner ({spec.owner}) or one of these groups.")
@@ -683,10 +690,11 @@ def render_markdown(rb: Runbook) -> str:
     rows = []
     for verb, word in VERBS:
         who = rb.holders(verb)
+        groups = [*who.groups, CONFIGURE_ADMINS] if verb is Verb.CONFIGURE else list(who.groups)
         rows.append(
             [
                 f"**{word}**",
-                ", ".join(who.groups) or "-",
+                ", ".join(groups) or "-",
                 ", ".join(who.users) or "-",
                 ", ".join(who.service_accounts) or "-",
             ]

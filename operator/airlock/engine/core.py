@@ -34,14 +34,14 @@ from airlock.api.aisystem import (
     Phase,
     ReleaseApproval,
 )
-from airlock.api.common import Action, FailureMode, Severity, Verb
-from airlock.api.incident import ActionRecord, AIIncident, IncidentPhase, Trigger, TriggerType
+from airlock.api.common import Action, ControlRequest, FailureMode, RequestVerdict, Severity, Verb
+from airlock.api.incident import AIIncident, IncidentPhase, Trigger, TriggerType
 from airlock.api.matrix import Threshold
 from airlock.api.policy import ContainmentPolicySpec
-from airlock.domain import authority, conditions, drills, evaluation
+from airlock.domain import authority, conditions, drills, evaluation, requests, transitions
 from airlock.domain import containment as domain_containment
 from airlock.domain import incidents as domain_incidents
-from airlock.domain.decisions import Decision, OpenIncident, Situation, decide, release_blockers
+from airlock.domain.decisions import Decision, OpenIncident, Situation, classify, decide, release_blockers
 from airlock.domain.errors import SpecError
 from airlock.domain.plan import Plan, ResolvedMonitor, build_plan
 from airlock.engine import incidents, targets
@@ -97,7 +97,6 @@ class Engine:
         self.policies: dict[str, ContainmentPolicySpec | SpecError] = {}
         self.incidents: dict[tuple[str, str], AIIncident] = {}
         self.changed = asyncio.Event()  # wakes the scheduler when systems change
-        self._reported: set[tuple[str, str, str, str]] = set()  # (ns, name, kind, value) refusals already reported
         # One lock per (namespace, system), outliving the system's entry: its incidents are written under it too.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -148,6 +147,9 @@ class Engine:
                 )
         else:
             before = entry.body
+            if body.get("status") is not None and body.get("status") == entry.written:
+                # Our own write echoed back: keep one copy of it, not two (10,000 systems: 70 MB).
+                body["status"] = entry.written
             entry.body = body
             if _same_intent(before, body):
                 return entry  # our own status write echoed back by the watch: nothing to do
@@ -164,7 +166,8 @@ class Engine:
             entry.status = AISystemStatus.model_validate(body.get("status") or {})
         except ValidationError:
             entry.status = AISystemStatus()
-        entry.written = entry.status.dump()
+        written = entry.status.dump()
+        entry.written = body["status"] if written == body.get("status") else written  # one copy, as above
         entry.written_at = None
         stale: str | None = ((body.get("metadata") or {}).get("annotations") or {}).get(keys.RELEASE)
         if not body.get("status") and stale is not None:
@@ -183,12 +186,15 @@ class Engine:
         way the objects' own status is the truth, every target is checked for adoption
         once more, and every monitor is due at once.
         """
-        now = self.clock().timestamp()
+        now = self.clock()
         for entry in self.systems.values():
             self._load_status(entry)
+            # As written now: a change of state is written at once, values with their refresh
+            # (not 10,000 status writes in the first cycle of a term).
+            entry.written_at = now
             entry.adoption_checked = False
             entry.target_missing = None
-            entry.due = dict.fromkeys(entry.due, now)
+            entry.due = dict.fromkeys(entry.due, now.timestamp())
         self.changed.set()
 
     def remove_system(self, namespace: str, name: str) -> None:
@@ -323,22 +329,21 @@ class Engine:
             if self.systems.get(entry.key) is not entry or entry.written is None:
                 return
             monitors = [monitor.dump() for monitor in entry.status.monitors]
+            before = entry.written, entry.written_at
+            entry.written, entry.written_at = {**entry.written, "monitors": monitors}, self.clock()
             try:
                 await self.client.patch(
                     kube.AISYSTEMS, entry.namespace, entry.name, {"status": {"monitors": monitors}}, sub="status"
                 )
-            except kube.NotFound:
-                return
             except kube.ApiError as exc:
-                log.warning("reconcile.api_error", namespace=entry.namespace, name=entry.name, error=str(exc))
-                return
-            entry.written = {**entry.written, "monitors": monitors}
-            entry.written_at = self.clock()
+                entry.written, entry.written_at = before
+                if not isinstance(exc, kube.NotFound):
+                    log.warning("reconcile.api_error", namespace=entry.namespace, name=entry.name, error=str(exc))
 
     def _quiet_basis(self, entry: SystemEntry) -> tuple[Any, ...]:
         """What, besides the monitors, the last full reconcile's decision rested on."""
         annotations = entry.annotations
-        return (entry.generation, entry.notices_error, tuple(sorted(annotations.items())))
+        return (entry.generation, entry.notices_error, entry.notices_reason, tuple(sorted(annotations.items())))
 
     def _refresh_due(self, entry: SystemEntry, now: datetime.datetime) -> bool:
         """Whether a value-only change is written now: once per refresh period, systems spread over it."""
@@ -387,46 +392,55 @@ class Engine:
             # (a healed but still contained system still has an incident to own).
             incident = await self._acknowledge(entry, incident, now)
             incident = await self._record_approval(entry, incident, now)
+        if incident is not None and incident.spec.dry_run and not incident.spec.drill:
+            incident = await self._end_dry_run(entry, status, incident, now)
         annotations = entry.annotations
         caller = self.caller(annotations)
 
-        # 2. Manual shutdown: held while the annotation is present and authorized.
-        shutdown_reason = annotations.get(keys.SHUTDOWN)
-        manual = False
-        held = status.containment
-        if (
-            shutdown_reason is not None
-            and held is not None
-            and held.active
-            and held.manual
-            and held.manual_request == shutdown_reason
-        ):
-            # Authorized when it was asked; a later control annotation by someone else
-            # (who is then the one in requested-by) must not lift it.
-            manual = True
-        elif shutdown_reason is not None:
-            verdict = authority.authorize(caller, Verb.SHUTDOWN, plan.responders)
-            if verdict.allowed:
-                manual = True
-            else:
-                await self._unauthorized(entry, incident, "shutdown", shutdown_reason, verdict.reason, now)
+        # 2. Manual shutdown: each value (and its removal) judged once, bound to who asked (SPEC §7).
+        shutdown = requests.shutdown(
+            annotations=annotations,
+            held=status.containment,
+            requests=status.requests,
+            caller=caller,
+            responders=plan.responders,
+            now=now,
+        )
+        status.requests = list(shutdown.requests)
+        manual = shutdown.manual
+        judged = shutdown.judged
+        if judged is not None and judged.verdict is RequestVerdict.REFUSED:
+            what = None if judged.value is not None else "removing airlock.dev/shutdown ignored (it stays shut down)"
+            await self._unauthorized(entry, incident, "shutdown", judged.value or "", judged.reason, now, what=what)
+        requester = authority.Caller(shutdown.requester) if shutdown.requester else None
 
         # 3. Release request: handled once per distinct value.
         release = annotations.get(keys.RELEASE)
         if release is not None and release != status.last_handled_release:
             incident = await self._release(entry, status, incident, caller, release, manual, now)
+            manual = manual and status.containment is not None
             status.last_handled_release = release
 
         # 3b. Drill request: rehearse the plan once per distinct value; never touches the workload.
         drill = annotations.get(keys.DRILL)
         if drill is not None and drill != status.last_handled_drill:
-            await self._drill(entry, caller, drill, now)
+            binding = requests.judge(
+                annotation=keys.DRILL,
+                value=drill,
+                caller=caller,
+                verbs=[Verb.DRILL],
+                responders=plan.responders,
+                now=now,
+            )
+            status.requests = requests.add(status.requests, binding, annotations, [keys.DRILL])
+            await self._drill(entry, binding, now)
             status.last_handled_drill = drill
 
         # 4. Manual shutdown lifted.
         containment = status.containment
         if containment is not None and containment.active and containment.manual and not manual:
-            incident = await self._lift_manual(entry, status, incident, now)
+            who = shutdown.lift.by if shutdown.lift is not None else None
+            incident = await self._lift_manual(entry, status, incident, who, now)
 
         # 5. Decide.
         view = self._incident_view(incident)
@@ -447,7 +461,9 @@ class Engine:
 
         # 6. Incident: open one, or raise its severity.
         if decision.open_incident or manual:
-            incident = await self._ensure_incident(entry, status, incident, decision, manual, caller, now)
+            incident = await self._ensure_incident(
+                entry, status, incident, decision, manual, requester if manual else caller, now, shutdown.value
+            )
 
         # 7. Containment.
         if plan.dry_run:
@@ -461,8 +477,22 @@ class Engine:
                 )
             status.would_contain = would or None
         elif desired or (status.containment is not None and status.containment.active):
-            incident = await self._enforce(entry, status, incident, desired, decision, manual, caller, now)
+            status.would_contain = None
+            intent = transitions.Intent(
+                system=entry.name,
+                desired=tuple(desired),
+                reason=decision.reason,
+                severity=decision.containment_severity,
+                failure_mode=decision.classification.failure_mode,
+                monitors_contain=bool(decision.contain),
+                manual=manual,
+                manual_request=shutdown.value if manual else None,
+                requester=shutdown.requester,
+                fallback_selector=spec.fallback.selector if spec.fallback else None,
+            )
+            incident = await self._enforce(entry, status, incident, intent, now)
         else:
+            status.would_contain = None
             entry.target_missing = None
 
         # 8. Phase, conditions, status.
@@ -533,10 +563,10 @@ class Engine:
             return incident
         status.containment = Containment(
             active=True,
-            actions=targets.actions_from_saved(saved),
+            actions=transitions.actions_from_saved(saved),
             since=now,
             by="airlock",
-            reason="adopted from the target's airlock.dev/saved-state",
+            reason=transitions.ADOPTED_REASON,
             saved=saved,
         )
         log.warning("containment.adopted", namespace=entry.namespace, name=entry.name, saved=saved)
@@ -546,20 +576,34 @@ class Engine:
                 self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
         return incident
 
+    async def _end_dry_run(
+        self, entry: SystemEntry, status: AISystemStatus, incident: AIIncident, now: datetime.datetime
+    ) -> AIIncident | None:
+        """Trying airlock is safe (SPEC §7): a dry run's incident never makes enforce mode act.
+
+        It ends when its breach ends (nothing was contained, nothing to release), or when the
+        system switches to enforce — from then on only what breaches after the switch acts,
+        and it opens an incident of its own.
+        """
+        plan = entry.plan
+        assert plan is not None
+        if not plan.dry_run:
+            why = "mode switched to enforce: the dry run's incident ends (nothing was contained); breaches from now on act"
+        else:
+            classification = classify(plan, status.monitors)
+            if classification.severity is not None or not classification.monitoring_healthy:
+                return incident
+            why = "breach ended (dry run: nothing was contained, nothing to release)"
+        await self._resolve(entry, incident, why, None, now)
+        await self.client.event(entry.ref(), "Normal", "DryRunIncidentResolved", f"{incident.metadata.name}: {why}")
+        return None
+
     def _incident_view(self, incident: AIIncident | None) -> OpenIncident | None:
         if incident is None or incident.status is None or not incidents.is_open(incident):
             return None
-        responders = []
-        entry = self.systems.get((incident.metadata.namespace or "", incident.spec.system))
-        if entry is not None and entry.plan is not None:
-            responders = entry.plan.responders
-        caller = self.caller(incident.metadata.annotations)
         ack = incident.status.acknowledged_at is not None
-        # An approval on the record stays an approval, whoever annotates the incident later.
-        approved = any(e.type == "Approved" for e in incident.status.timeline) or (
-            keys.APPROVE in incident.metadata.annotations
-            and authority.authorize(caller, Verb.APPROVE, responders).allowed
-        )
+        # Only the record counts (written when the approval was judged, bound to who set it).
+        approved = any(e.type == "Approved" for e in incident.status.timeline)
         since = next(
             (e.at for e in reversed(incident.status.timeline) if e.type in ("Detected", "SeverityRaised")),
             incident.status.detected_at,
@@ -582,6 +626,7 @@ class Engine:
         manual: bool,
         caller: authority.Caller | None,
         now: datetime.datetime,
+        shutdown_reason: str | None = None,
     ) -> AIIncident | None:
         plan = entry.plan
         assert plan is not None
@@ -591,7 +636,7 @@ class Engine:
         if incident is None:
             incident = await incidents.find_open(self.client, entry.namespace, entry.name)
         if incident is None:
-            incident = await self._create_incident(entry, decision, manual, caller, severity, now)
+            incident = await self._create_incident(entry, decision, manual, caller, severity, now, shutdown_reason)
         else:
             incident = await self._acknowledge(entry, incident, now)
             incident = await self._record_approval(entry, incident, now)
@@ -618,12 +663,13 @@ class Engine:
         caller: authority.Caller | None,
         severity: Severity,
         now: datetime.datetime,
+        shutdown_reason: str | None = None,
     ) -> AIIncident:
         plan = entry.plan
         assert plan is not None
         trigger_status = decision.classification.trigger
         if manual:
-            reason = entry.annotations.get(keys.SHUTDOWN) or "manual shutdown"
+            reason = shutdown_reason or "manual shutdown"
             trigger = Trigger(type=TriggerType.MANUAL, by=caller.username if caller else None, reason=reason)
             failure_mode = decision.classification.failure_mode or FailureMode.SUDDEN
             detected = now
@@ -702,49 +748,64 @@ class Engine:
             return None
         return evaluation.breach_start(threshold, series[0].points)
 
+    async def _incident_request(
+        self, entry: SystemEntry, incident: AIIncident, annotation: str, verb: Verb, now: datetime.datetime
+    ) -> ControlRequest | None:
+        """The standing judgement of an incident's control annotation, judged now if new (SPEC §7).
+
+        A refusal is reported once, when judged; the judgement is kept in the incident's status
+        (written by the caller, or by the refusal's report).
+        """
+        value = incident.metadata.annotations.get(annotation)
+        if value is None or incident.status is None:
+            return None
+        plan = entry.plan
+        assert plan is not None
+        binding, new = requests.bound(
+            incident.status.requests,
+            annotation=annotation,
+            value=value,
+            caller=self.caller(incident.metadata.annotations),
+            verbs=[verb],
+            responders=plan.responders,
+            now=now,
+        )
+        if new:
+            incident.status.requests = requests.add(
+                incident.status.requests, binding, incident.metadata.annotations, keys.INCIDENT_CONTROL
+            )
+            if binding.verdict is RequestVerdict.REFUSED:
+                await self._unauthorized(entry, incident, verb.value, value, binding.reason, now)
+        return binding
+
     async def _acknowledge(self, entry: SystemEntry, incident: AIIncident, now: datetime.datetime) -> AIIncident:
         if incident.status is None or incident.status.acknowledged_at is not None:
             return incident
-        if keys.ACKNOWLEDGE not in incident.metadata.annotations:
-            return incident
-        plan = entry.plan
-        assert plan is not None
-        caller = self.caller(incident.metadata.annotations)
-        verdict = authority.authorize(caller, Verb.ACKNOWLEDGE, plan.responders)
-        if not verdict.allowed:
-            await self._unauthorized(
-                entry, incident, "acknowledge", incident.metadata.annotations[keys.ACKNOWLEDGE], verdict.reason, now
-            )
-            return incident
+        binding = await self._incident_request(entry, incident, keys.ACKNOWLEDGE, Verb.ACKNOWLEDGE, now)
+        if binding is None or binding.verdict is not RequestVerdict.ACCEPTED:
+            return self.incidents.get((entry.namespace, incident.metadata.name or ""), incident)
         incident.status.acknowledged_at = now
-        incident.status.acknowledged_by = caller.username if caller else None
-        incidents.note(incident, now, "Acknowledged", "incident acknowledged", caller.username if caller else None)
-        return await incidents.write_status(self.client, incident)
+        incident.status.acknowledged_by = binding.by
+        incidents.note(incident, now, "Acknowledged", "incident acknowledged", binding.by)
+        return await self._write_incident(entry, incident)
 
     async def _record_approval(self, entry: SystemEntry, incident: AIIncident, now: datetime.datetime) -> AIIncident:
         """Put an escalation's approval on the record once: who approved it (timeline, Event).
 
-        The decision itself reads the annotation (``_incident_view``); this is the audit trail,
-        and the report of an approval from someone the responders do not allow.
+        The decision reads the record (``_incident_view``), never the annotation: an approval
+        counts only as judged when it was set, whoever annotates the incident later.
         """
-        value = incident.metadata.annotations.get(keys.APPROVE)
-        if incident.status is None or value is None or any(e.type == "Approved" for e in incident.status.timeline):
+        if incident.status is None or any(e.type == "Approved" for e in incident.status.timeline):
             return incident
-        plan = entry.plan
-        assert plan is not None
-        caller = self.caller(incident.metadata.annotations)
-        verdict = authority.authorize(caller, Verb.APPROVE, plan.responders)
-        if not verdict.allowed:
-            await self._unauthorized(entry, incident, "approve", value, verdict.reason, now)
-            return incident
-        who = caller.username if caller else None
-        incidents.note(incident, now, "Approved", f"containment approved: {value}", who)
+        binding = await self._incident_request(entry, incident, keys.APPROVE, Verb.APPROVE, now)
+        if binding is None or binding.verdict is not RequestVerdict.ACCEPTED:
+            return self.incidents.get((entry.namespace, incident.metadata.name or ""), incident)
+        who = binding.by
+        incidents.note(incident, now, "Approved", f"containment approved: {binding.value}", who)
         await self.client.event(entry.ref(), "Normal", "Approved", f"{incident.metadata.name}: approved by {who}")
-        return await incidents.write_status(self.client, incident)
+        return await self._write_incident(entry, incident)
 
-    async def _drill(
-        self, entry: SystemEntry, caller: authority.Caller | None, value: str, now: datetime.datetime
-    ) -> None:
+    async def _drill(self, entry: SystemEntry, request: ControlRequest, now: datetime.datetime) -> None:
         """Open a drill incident with what the plan would do, who is paged and the gaps found.
 
         Reads the target and the fallback Service (to find gaps) and writes only the
@@ -752,9 +813,9 @@ class Engine:
         """
         plan = entry.plan
         assert plan is not None
-        verdict = authority.authorize(caller, Verb.DRILL, plan.responders)
-        if not verdict.allowed:
-            await self._unauthorized(entry, None, "drill", value, verdict.reason, now)
+        value = request.value or ""
+        if request.verdict is not RequestVerdict.ACCEPTED:
+            await self._unauthorized(entry, None, "drill", value, request.reason, now)
             return
         try:
             scenario = drills.parse_value(value)
@@ -771,7 +832,7 @@ class Engine:
         rehearsal = drills.rehearse(
             plan, scenario, drills.Environment(target_exists=target is not None, fallback_service_exists=fallback)
         )
-        who = caller.username if caller else None
+        who = request.by
         body = domain_incidents.open_incident(
             system=entry.name,
             namespace=entry.namespace,
@@ -809,12 +870,10 @@ class Engine:
         entry: SystemEntry,
         status: AISystemStatus,
         incident: AIIncident | None,
-        desired: list[Action],
-        decision: Decision,
-        manual: bool,
-        caller: authority.Caller | None,
+        intent: transitions.Intent,
         now: datetime.datetime,
     ) -> AIIncident | None:
+        """Carry out one containment step (``airlock.domain.transitions`` decides; this writes and reports)."""
         plan = entry.plan
         assert plan is not None
         spec = plan.spec
@@ -826,133 +885,71 @@ class Engine:
             entry.target_missing = str(exc)
             return incident
         entry.target_missing = None
-        current = status.containment
-        owner, saved_on_target = targets.marker(observed)
-        active = current is not None and current.active
-        if not active and owner == entry.name and saved_on_target:
-            # The status was lost (re-created object, restored backup): adopt what the target says.
-            current = Containment(
-                active=True,
-                actions=targets.actions_from_saved(saved_on_target),
-                since=now,
-                by="airlock",
-                reason="adopted from the target's airlock.dev/saved-state",
-                saved=saved_on_target,
-            )
-            status.containment = current
-            active = True
-        base_saved = (current.saved if current and current.saved else None) or saved_on_target or {}
-        applied = list(current.actions) if current and active else []
-        new = [a for a in desired if a not in applied]
-        fallback_selector = spec.fallback.selector if spec.fallback else None
-        undone = domain_containment.reverted(applied, observed, fallback_selector)
-        if not new and not undone:
-            if current is not None and active and (manual != current.manual or (manual and not current.manual_request)):
-                current.manual = manual
-                current.manual_request = entry.annotations.get(keys.SHUTDOWN) if manual else None
-                if manual:
-                    current.by = caller.username if caller else current.by
-            if active and incident is not None and incident.status is not None and incident.status.contained_at is None:
-                # In effect on the target but not on the record (a crash between the two): record it now.
-                # When exactly it took effect is unknown, so no time-to-contain is claimed.
+        step = transitions.plan_step(intent, status.containment, observed, targets.marker(observed), now)
+        target = f"{spec.target.kind.value} {spec.target.name}"
+        if step.idle:
+            status.containment = transitions.idle(intent, step)
+            if (
+                step.active
+                and incident is not None
+                and incident.status is not None
+                and incident.status.contained_at is None
+            ):
+                records, message = transitions.found_applied(step, target, now)
                 incident.status.contained_at = now
                 incident.status.phase = IncidentPhase.CONTAINED
-                for action in applied:
-                    incident.status.actions.append(ActionRecord(action=action, at=now, result="found applied"))
-                what = ", ".join(a.value for a in applied)
-                incidents.note(
-                    incident, now, "Contained", f"{what} found in effect on {spec.target.kind.value} {spec.target.name}"
-                )
-                incident = await incidents.write_status(self.client, incident)
-                self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+                incident.status.actions.extend(records)
+                incidents.note(incident, now, "Contained", message)
+                incident = await self._write_incident(entry, incident)
             return incident
-        saved = domain_containment.save(new, observed, base_saved)
-        outcome = await targets.contain(self.client, entry.namespace, entry.name, spec, new + undone, observed, saved)
+        outcome = await targets.contain(
+            self.client, entry.namespace, entry.name, spec, step.writes, observed, step.saved
+        )
         accepted = self.clock()
-        by = (caller.username if caller else None) if manual else "airlock"
-        if manual and current is not None and active and current.manual and current.by:
-            by = current.by  # whoever authorized the shutdown, not whoever annotated last
-        reason = (
-            f"manual shutdown by {by}: {entry.annotations.get(keys.SHUTDOWN)}"
-            if manual and not decision.contain
-            else decision.reason
+        settled = transitions.settle(
+            intent, step, applied=outcome.applied, failed=outcome.failed, accepted=accepted, target=target
         )
-        first = not active
-        # A failed action is retried every cycle: report each distinct failure once, not once per cycle.
-        known_failures = set(current.failed) if current is not None and active else set()
-        fresh_failures = {a: why for a, why in outcome.failed.items() if f"{a.value}: {why}" not in known_failures}
-        status.containment = Containment(
-            active=True,
-            actions=[a for a in [*applied, *outcome.applied] if a not in outcome.failed] or list(outcome.applied),
-            since=current.since if current and active and current.since else accepted,
-            by=by,
-            reason=reason if first or new else (current.reason if current else reason),
-            severity=Severity.SEV1 if manual else decision.containment_severity,
-            manual=manual,
-            manual_request=entry.annotations.get(keys.SHUTDOWN) if manual else None,
-            saved=saved,
-            failed=[f"{a.value}: {why}" for a, why in outcome.failed.items()],
-        )
-        status.containment.actions = list(dict.fromkeys(status.containment.actions))
-        if undone:
-            message = f"{', '.join(a.value for a in undone)} had been undone on {spec.target.kind.value} {spec.target.name}; re-applied"
-            await self.client.event(entry.ref(), "Warning", "ContainmentReverted", message)
+        status.containment = settled.containment
+        for reason, message in settled.events:
+            await self.client.event(entry.ref(), "Warning", reason, message)
+        if step.undone:
             log.warning(
-                "containment.reverted", namespace=entry.namespace, name=entry.name, actions=[a.value for a in undone]
+                "containment.reverted",
+                namespace=entry.namespace,
+                name=entry.name,
+                actions=[a.value for a in step.undone],
             )
-        if fresh_failures:
-            await self.client.event(
-                entry.ref(),
-                "Warning",
-                "ActionFailed",
-                "; ".join(f"{a.value}: {why}" for a, why in fresh_failures.items()),
-            )
-        if outcome.applied and (first or new):
+        if settled.newly:
             m.CONTAINMENTS.labels(
-                (status.containment.severity.value if status.containment.severity else ""),
-                (decision.classification.failure_mode.value if decision.classification.failure_mode else ""),
-                "manual" if manual else "monitor",
+                settled.containment.severity.value if settled.containment.severity else "",
+                intent.failure_mode.value if intent.failure_mode else "",
+                "manual" if intent.manual else "monitor",
             ).inc()
             m.CONTAINMENTS_ACTIVE.labels(entry.namespace, entry.name).set(1)
-            await self.client.event(
-                entry.ref(),
-                "Warning",
-                "Contained",
-                f"{', '.join(a.value for a in outcome.applied)} applied to {spec.target.kind.value} {spec.target.name}: {reason}",
-            )
             log.warning(
                 "containment.applied",
                 namespace=entry.namespace,
                 name=entry.name,
                 incident=incident.metadata.name if incident else None,
-                actions=[a.value for a in outcome.applied],
+                actions=[a.value for a in settled.applied_now],
             )
-        if incident is not None and incident.status is not None:
-            recorded = False
-            for action in new + undone:
-                if action in outcome.failed and action not in fresh_failures:
-                    continue  # this failure is already on the record
-                recorded = True
-                result = (
-                    f"failed: {outcome.failed[action]}"
-                    if action in outcome.failed
-                    else ("re-applied" if action in undone else "applied")
-                )
-                incident.status.actions.append(ActionRecord(action=action, at=accepted, result=result))
-            if outcome.applied:
-                what = ", ".join(a.value for a in outcome.applied)
-                kind = "ContainmentReverted" if undone and not new else "Contained"
-                incidents.note(incident, accepted, kind, f"{what} on {spec.target.kind.value} {spec.target.name}", by)
-            if outcome.applied and incident.status.contained_at is None:
+        if incident is not None and incident.status is not None and (settled.records or settled.applied_now):
+            incident.status.actions.extend(settled.records)
+            if settled.note is not None:
+                incidents.note(incident, accepted, settled.note[0], settled.note[1], settled.by)
+            if settled.applied_now and incident.status.contained_at is None:
                 incident.status.contained_at = accepted
                 incident.status.phase = IncidentPhase.CONTAINED
                 detected = incident.spec.trigger.sample_time or incident.status.detected_at or accepted
                 ttc = domain_incidents.time_to_contain(detected, accepted)
                 incident.status.time_to_contain_seconds = ttc
                 m.TIME_TO_CONTAIN.observe(ttc)
-            if recorded or outcome.applied:
-                incident = await incidents.write_status(self.client, incident)
-                self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
+            incident = await self._write_incident(entry, incident)
+        return incident
+
+    async def _write_incident(self, entry: SystemEntry, incident: AIIncident) -> AIIncident:
+        incident = await incidents.write_status(self.client, incident)
+        self.incidents[(entry.namespace, incident.metadata.name or "")] = incident
         return incident
 
     async def _release(
@@ -967,14 +964,22 @@ class Engine:
     ) -> AIIncident | None:
         plan = entry.plan
         assert plan is not None
-        verdict = authority.authorize(caller, Verb.RELEASE, plan.responders)
-        if not verdict.allowed:
-            await self._unauthorized(entry, incident, "release", value, verdict.reason, now)
+        binding = requests.judge(
+            annotation=keys.RELEASE,
+            value=value,
+            caller=caller,
+            verbs=[Verb.RELEASE],
+            responders=plan.responders,
+            now=now,
+        )
+        status.requests = requests.add(status.requests, binding, entry.annotations, [keys.RELEASE])
+        if binding.verdict is not RequestVerdict.ACCEPTED:
+            await self._unauthorized(entry, incident, "release", value, binding.reason, now)
             m.RELEASES.labels("unauthorized").inc()
             return incident
         containment = status.containment
-        who = caller.username if caller else None
-        if manual:
+        who = binding.by
+        if manual and keys.SHUTDOWN in entry.annotations:
             await self._refuse_release(
                 entry,
                 incident,
@@ -983,6 +988,9 @@ class Engine:
                 now,
             )
             return incident
+        if manual:
+            # The annotation is gone but its removal was refused: a responder who may release lifts the hold.
+            return await self._lift_manual(entry, status, incident, who, now)
         blockers = release_blockers(plan, status.monitors)
         if blockers:
             detail = ", ".join(
@@ -1049,7 +1057,12 @@ class Engine:
             self.incidents[(entry.namespace, updated.metadata.name or "")] = updated
 
     async def _lift_manual(
-        self, entry: SystemEntry, status: AISystemStatus, incident: AIIncident | None, now: datetime.datetime
+        self,
+        entry: SystemEntry,
+        status: AISystemStatus,
+        incident: AIIncident | None,
+        who: str | None,
+        now: datetime.datetime,
     ) -> AIIncident | None:
         plan = entry.plan
         assert plan is not None
@@ -1064,10 +1077,10 @@ class Engine:
         status.containment = None
         m.CONTAINMENTS_ACTIVE.labels(entry.namespace, entry.name).set(0)
         await self.client.event(
-            entry.ref(), "Normal", "ShutdownLifted", "airlock.dev/shutdown removed: saved state restored"
+            entry.ref(), "Normal", "ShutdownLifted", f"manual shutdown lifted by {who}: saved state restored"
         )
         if incident is not None:
-            await self._resolve(entry, incident, "manual shutdown lifted", None, now)
+            await self._resolve(entry, incident, f"manual shutdown lifted by {who}", who, now)
         return None
 
     async def _resolve(
@@ -1090,15 +1103,15 @@ class Engine:
         value: str,
         why: str,
         now: datetime.datetime,
+        *,
+        what: str | None = None,
     ) -> None:
-        key = (entry.namespace, entry.name, verb, value)
-        if key in self._reported:
-            return
-        self._reported.add(key)
-        await self.client.event(entry.ref(), "Warning", "UnauthorizedRequest", f"airlock.dev/{verb} ignored: {why}")
+        # Called once per refused value: when it is judged (status.requests), or handled (release, drill).
+        message = f"{what or f'airlock.dev/{verb} ignored'}: {why}"
+        await self.client.event(entry.ref(), "Warning", "UnauthorizedRequest", message)
         log.warning("authority.denied", namespace=entry.namespace, name=entry.name, verb=verb, reason=why)
         if incident is not None and incident.status is not None:
-            incidents.note(incident, now, "UnauthorizedRequest", f"airlock.dev/{verb} ignored: {why}")
+            incidents.note(incident, now, "UnauthorizedRequest", message)
             updated = await incidents.write_status(self.client, incident)
             self.incidents[(entry.namespace, updated.metadata.name or "")] = updated
 
@@ -1159,7 +1172,7 @@ class Engine:
         conds = conditions.set_condition(conds, conditions.STALLED, False, "Reconciled", "spec is valid", gen, now)
         if entry.notices_error:
             conds = conditions.set_condition(
-                conds, conditions.NOTICES_READY, False, "TemplateInvalid", entry.notices_error, gen, now
+                conds, conditions.NOTICES_READY, False, entry.notices_reason, entry.notices_error, gen, now
             )
         else:
             conds = conditions.set_condition(
@@ -1219,12 +1232,16 @@ class Engine:
         # A full replacement of our own fields: merge-patch `null` clears what is gone.
         patch: dict[str, Any] = {k: None for k in (entry.written or {}) if k not in body}
         patch.update(body)
+        # Recorded before the answer: the watch may echo the write back first (see upsert_system).
+        before = entry.written, entry.written_at
+        entry.written, entry.written_at = body, now
         try:
             await self.client.patch(kube.AISYSTEMS, entry.namespace, entry.name, {"status": patch}, sub="status")
         except kube.NotFound:
-            return
-        entry.written = body
-        entry.written_at = now
+            entry.written, entry.written_at = before
+        except BaseException:
+            entry.written, entry.written_at = before
+            raise
 
 
 def _older(candidate: str | None, current: str | None) -> bool:

@@ -10,19 +10,26 @@ incidents that changed or have something due.  Per incident it
   :mod:`airlock.domain.deadlines`), posts one Warning Event per clock at 50 %,
   90 % and when overdue, sets the ``ReportingOnTrack`` condition and the
   ``airlock_report_deadline_seconds`` metric;
-- renders the notice drafts into the ConfigMap ``<incident>-notices`` (owned by
-  the incident) and keeps the outbox in ``status.notifications``: one entry per
+- renders the notice drafts into an immutable ConfigMap named by its content
+  (``<incident>-notices-<hash>``, owned by the incident; ``status.drafts.notices``
+  names the current one, :mod:`airlock.domain.drafts`) and keeps the outbox in
+  ``status.notifications``: one entry per
   (channel, audience, event) with a state, attempts, next retry and an
   idempotency key;
 - delivers due outbox entries — ``sending`` is written *before* the attempt,
   so a crash between the attempt and its result resends with the same
   idempotency key (at-least-once, deduplicated by the receiver; never lost);
-- drafts the post-mortem (ConfigMap ``<incident>-postmortem``) once the
+- drafts the post-mortem (ConfigMap ``<incident>-postmortem-<hash>``) once the
   incident is resolved and closes it on ``airlock.dev/postmortem`` (refused
   while the draft's questions are unanswered), or at once when its severity
   does not require one;
 - for drills, records the acknowledgement and time to acknowledge, and ends
-  the drill.
+  the drill;
+- refuses, on the AISystem, a channel whose Secret the operator may not read
+  (:mod:`airlock.domain.secrets`): RBAC grants it only the names listed.
+
+ConfigMaps are only ever created (never patched or deleted) and Secrets only
+read by name: the operator's RBAC has no more than that.
 
 Every write happens under the same per-system lock as the engine's reconcile,
 from a fresh read, and refreshes the engine's incident cache, so the two never
@@ -48,9 +55,10 @@ from airlock.adapters import metrics as m
 from airlock.adapters.prometheus import ProviderError
 from airlock.api import annotations as keys
 from airlock.api.aisystem import AISystemSpec
-from airlock.api.common import Audience, Severity, Verb
+from airlock.api.common import Audience, RequestVerdict, Severity, Verb
 from airlock.api.incident import (
     AIIncident,
+    Drafts,
     HarmCategory,
     IncidentPhase,
     Notification,
@@ -61,7 +69,8 @@ from airlock.api.incident import (
     ReportState,
 )
 from airlock.api.notifications import Channel, ChannelType
-from airlock.domain import authority, conditions, deadlines, notices, postmortem
+from airlock.api.policy import ContainmentPolicySpec
+from airlock.domain import conditions, deadlines, drafts, notices, postmortem, requests, secrets
 from airlock.domain import incidents as domain_incidents
 from airlock.domain.plan import Plan
 from airlock.engine import incidents
@@ -89,6 +98,8 @@ EVENT_TEXT = {
 }
 POSTMORTEM_KEY = postmortem.CONFIG_MAP_KEY
 DRAFT_REFS = ("draft", "configmap")
+# airlock.dev/postmortem=configmap/<name>: the completed post-mortem in a ConfigMap of the responders' own.
+CONFIG_MAP_REF = "configmap/"
 # Values that say "no post-mortem": enough to close where none is required, refused where one is.
 NO_POSTMORTEM = ("", "none", "n/a", "na", "skip", "-", "no")
 
@@ -105,12 +116,12 @@ class Limits:
     drill_timeout: float = 3600.0  # a drill nobody acknowledges ends after this, with that as a gap
 
 
-def notices_configmap(incident: str) -> str:
-    return f"{incident}-notices"
+def notices_configmap(incident: AIIncident) -> str:
+    return drafts.current(incident, drafts.NOTICES)
 
 
-def postmortem_configmap(incident: str) -> str:
-    return postmortem.config_map_name(incident)
+def postmortem_configmap(incident: AIIncident) -> str:
+    return drafts.current(incident, drafts.POSTMORTEM)
 
 
 def idempotency_key(uid: str | None, name: str, channel: str | None, audience: Audience, event: str) -> str:
@@ -290,6 +301,8 @@ class Followups:
     engine: Engine
     sender: Sender | None = None
     limits: Limits = field(default_factory=Limits)
+    # The Secrets the operator may read (its RBAC's resourceNames): channels naming another are refused.
+    notification_secrets: tuple[str, ...] = (secrets.DEFAULT_NOTIFICATION_SECRET,)
 
     def __post_init__(self) -> None:
         self.client: kube.KubeClient = self.engine.client
@@ -416,15 +429,31 @@ class Followups:
     async def _permitted(
         self, incident: AIIncident, plan: Plan | None, verb: Verb, annotation: str, value: str
     ) -> tuple[bool, str | None]:
-        """Whether whoever set ``annotation`` may ``verb`` (and who); a refusal is reported once per value."""
-        caller = self.engine.caller(incident.metadata.annotations)
-        verdict = authority.authorize(caller, verb, plan.responders if plan is not None else [])
-        if not verdict.allowed:
-            await self._event(
-                incident, "Warning", "UnauthorizedRequest", f"{annotation} ignored: {verdict.reason}", once=value
+        """Whether whoever set ``annotation`` to ``value`` may ``verb`` (and who) — judged once per value.
+
+        The judgement is bound to the identity in requested-by when the value is first seen and kept
+        in the incident's status (SPEC §7): a refused value stays refused, whoever annotates later.
+        """
+        status = incident.status
+        assert status is not None
+        binding, new = requests.bound(
+            status.requests,
+            annotation=annotation,
+            value=value,
+            caller=self.engine.caller(incident.metadata.annotations),
+            verbs=[verb],
+            responders=plan.responders if plan is not None else [],
+            now=self.engine.clock(),
+        )
+        if new:
+            status.requests = requests.add(
+                status.requests, binding, incident.metadata.annotations, keys.INCIDENT_CONTROL
             )
+        if binding.verdict is not RequestVerdict.ACCEPTED:
+            if new:
+                await self._event(incident, "Warning", "UnauthorizedRequest", f"{annotation} ignored: {binding.reason}")
             return False, None
-        return True, caller.username if caller else None
+        return True, binding.by
 
     # -------------------------------------------------------- classification
 
@@ -630,15 +659,20 @@ class Followups:
                 data[f"{notice.kind.value}.md"] = f"Subject: {banner}{notice.subject}\n\n{notice.body}"
         for error in errors:
             await self._event(incident, "Warning", "TemplateInvalid", error, once=error)
-        await self._configmap(incident, notices_configmap(incident.metadata.name or ""), data)
+        name = await self._draft(incident, drafts.NOTICES, data)
+        status.drafts = (status.drafts or Drafts()).model_copy(update={"notices": name})
 
-    async def _configmap(self, incident: AIIncident, name: str, data: dict[str, str]) -> None:
+    async def _draft(self, incident: AIIncident, kind: str, data: dict[str, str]) -> str:
+        """Store ``data`` as an immutable ConfigMap named by its content; its name.
+
+        Create-only: the same content has the same name, so an existing one (409) is
+        this very draft — written before a crash, or by an earlier pass.
+        """
         namespace = incident.metadata.namespace or ""
-        existing = await self.client.get_or_none(kube.CONFIGMAPS, namespace, name)
-        if existing is not None:
-            if (existing.get("data") or {}) != data:
-                await self.client.patch(kube.CONFIGMAPS, namespace, name, {"data": data})
-            return
+        name = drafts.name(incident.metadata.name or "", kind, data)
+        recorded = getattr(incident.status.drafts, kind, None) if incident.status and incident.status.drafts else None
+        if recorded == name:
+            return name
         body = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -662,11 +696,11 @@ class Followups:
                 ],
             },
             "data": data,
+            "immutable": True,
         }
-        try:
+        with contextlib.suppress(kube.Conflict):
             await self.client.create(kube.CONFIGMAPS, namespace, body)
-        except kube.Conflict:
-            await self.client.patch(kube.CONFIGMAPS, namespace, name, {"data": data})
+        return name
 
     async def _check_templates(self, entry: Any, now: datetime.datetime) -> None:
         """Every ``template_check_seconds``: a broken override is reported on the AISystem (NoticesReady)."""
@@ -689,13 +723,26 @@ class Followups:
                 problem = notices.validate_template(body, audience, "configMapRef")
                 if problem:
                     errors.append(problem)
-        error = "; ".join(errors) or None
+        refused = [r.message(self.notification_secrets) for r in self._secret_refusals(plan)]
+        error = "; ".join([*refused, *errors]) or None
         if error != entry.notices_error:
             entry.notices_error = error
-            if error:
-                await self.client.event(entry.ref(), "Warning", "TemplateInvalid", error)
-                log.warning("templates.invalid", namespace=entry.namespace, name=entry.name, error=error)
+            entry.notices_reason = "SecretNotAllowed" if refused else "TemplateInvalid"
+            for message in refused:
+                await self.client.event(entry.ref(), "Warning", "SecretNotAllowed", message)
+                log.warning("channels.secret_not_allowed", namespace=entry.namespace, name=entry.name, error=message)
+            if errors:
+                await self.client.event(entry.ref(), "Warning", "TemplateInvalid", "; ".join(errors))
+                log.warning("templates.invalid", namespace=entry.namespace, name=entry.name, error=errors)
             await self.engine.reconcile(entry)
+
+    def _secret_refusals(self, plan: Plan) -> list[secrets.Refusal]:
+        own = plan.spec.notifications.channels if plan.spec.notifications else []
+        policy = self.engine.policies.get(plan.policy) if plan.policy else None
+        inherited = []
+        if isinstance(policy, ContainmentPolicySpec) and policy.notifications is not None:
+            inherited = policy.notifications.channels
+        return secrets.refusals(own, inherited, self.notification_secrets, policy=plan.policy)
 
     # --------------------------------------------------------------- delivery
 
@@ -724,6 +771,14 @@ class Followups:
     async def _secret(self, namespace: str, channel: Channel) -> dict[str, str]:
         if channel.secret_ref is None:
             return {}
+        if channel.secret_ref.name not in self.notification_secrets:
+            # Never asked: RBAC would answer 403. The AISystem already says why (SecretNotAllowed).
+            allowed = ", ".join(self.notification_secrets) or "none"
+            raise delivery.DeliveryError(
+                f"channel {channel.name}: Secret {channel.secret_ref.name!r} is not one airlock may read "
+                f"(allowed: {allowed})",
+                retryable=False,
+            )
         body = await self.client.get_or_none(kube.SECRETS, namespace, channel.secret_ref.name)
         if body is None:
             raise delivery.DeliveryError(f"Secret {namespace}/{channel.secret_ref.name} not found", retryable=True)
@@ -866,8 +921,9 @@ class Followups:
         status.postmortem = status.postmortem or Postmortem()
         if not any(e.type == "PostmortemDrafted" for e in status.timeline):
             text = postmortem.draft(incident, plan.spec if plan else None, await self._evidence(incident, plan))
-            await self._configmap(incident, postmortem_configmap(name), {POSTMORTEM_KEY: text})
-            incidents.note(incident, now, "PostmortemDrafted", f"draft in ConfigMap {postmortem_configmap(name)}")
+            draft = await self._draft(incident, drafts.POSTMORTEM, {POSTMORTEM_KEY: text})
+            status.drafts = (status.drafts or Drafts()).model_copy(update={"postmortem": draft})
+            incidents.note(incident, now, "PostmortemDrafted", f"draft in ConfigMap {draft}")
         if ref is None:
             return
         policy = plan.severity_policy(incident.spec.severity) if plan is not None else None
@@ -881,23 +937,43 @@ class Followups:
                 "Warning",
                 "PostmortemRequired",
                 f"airlock.dev/postmortem={ref!r} refused: a post-mortem is required at {incident.spec.severity.value}; "
-                f"complete the draft (airlock postmortem {name}) and set 'draft', or give the document's reference",
+                f"answer the draft (airlock postmortem {name}) and hand it in as configmap/<name>, or give the "
+                "document's reference",
                 once=ref,
             )
             return
-        if required and ref.strip().lower() in (*DRAFT_REFS, postmortem_configmap(name)):
-            # Read now: responders answer the questions by editing the ConfigMap.
-            draft = await self.client.get_or_none(
-                kube.CONFIGMAPS, incident.metadata.namespace, postmortem_configmap(name)
-            )
-            missing = postmortem.unanswered(str(((draft or {}).get("data") or {}).get(POSTMORTEM_KEY, "")))
-            if missing:
+        in_cluster = self._in_cluster_postmortem(incident, ref)
+        if required and in_cluster is not None:
+            # Read now: the text the responders completed (their own ConfigMap), or the draft itself.
+            found = await self.client.get_or_none(kube.CONFIGMAPS, incident.metadata.namespace, in_cluster)
+            completed = ((found or {}).get("data") or {}).get(POSTMORTEM_KEY)
+            if found is None or not isinstance(completed, str):
                 await self._event(
                     incident,
                     "Warning",
                     "PostmortemIncomplete",
-                    f"airlock.dev/postmortem={ref!r} refused: unanswered in ConfigMap {postmortem_configmap(name)}: "
-                    + "; ".join(missing),
+                    f"airlock.dev/postmortem={ref!r} refused: ConfigMap {in_cluster} "
+                    f"{'not found' if found is None else f'has no key {POSTMORTEM_KEY}'} "
+                    f"in namespace {incident.metadata.namespace}",
+                    once=ref,
+                )
+                return
+            missing = postmortem.unanswered(completed)
+            if missing:
+                how = (
+                    ""
+                    if ref.strip().lower().startswith(CONFIG_MAP_REF)
+                    else f" (the draft is read-only: airlock postmortem {name} -o pm.md, answer, "
+                    f"kubectl create configmap {name}-pm --from-file={POSTMORTEM_KEY}=pm.md, "
+                    f"then set airlock.dev/postmortem=configmap/{name}-pm)"
+                )
+                await self._event(
+                    incident,
+                    "Warning",
+                    "PostmortemIncomplete",
+                    f"airlock.dev/postmortem={ref!r} refused: unanswered in ConfigMap {in_cluster}: "
+                    + "; ".join(missing)
+                    + how,
                     once=f"{ref}/{len(missing)}",
                 )
                 return
@@ -905,6 +981,16 @@ class Followups:
         incidents.note(incident, now, "PostmortemCompleted", f"post-mortem: {ref}", who)
         self._closed(incident, now, f"post-mortem complete ({ref})", who)
         await self._event(incident, "Normal", "IncidentClosed", f"post-mortem complete: {ref} (by {who})")
+
+    @staticmethod
+    def _in_cluster_postmortem(incident: AIIncident, ref: str) -> str | None:
+        """The ConfigMap ``ref`` points at (``configmap/<name>``, or ``draft``: the operator's draft), if any."""
+        value = ref.strip()
+        if value.lower().startswith(CONFIG_MAP_REF):
+            return value[len(CONFIG_MAP_REF) :].strip() or None
+        if value.lower() in (*DRAFT_REFS, postmortem_configmap(incident)):
+            return postmortem_configmap(incident)
+        return None
 
     def _closed(self, incident: AIIncident, now: datetime.datetime, why: str, who: str | None = "airlock") -> None:
         status = incident.status

@@ -234,25 +234,10 @@ def marker(observed: containment.Observed) -> tuple[str | None, dict[str, Any] |
     )
 
 
-def actions_from_saved(saved: dict[str, Any]) -> list[Action]:
-    """Which actions a saved state implies (used to adopt a containment after status loss)."""
-    actions: list[Action] = []
-    if "selector" in saved:
-        actions.append(Action.REROUTE)
-    if "isolate" in saved:
-        actions.append(Action.ISOLATE)
-    if "paused" in saved or "updateStrategy" in saved:
-        actions.append(Action.PAUSE_ROLLOUT)
-    if "replicas" in saved:
-        actions.append(Action.SCALE_TO_ZERO)
-    return actions
-
-
 __all__ = [
     "ActionOutcome",
     "TargetKind",
     "TargetMissing",
-    "actions_from_saved",
     "contain",
     "marker",
     "observe",

@@ -105,7 +105,8 @@ async def responders_in_force(memo: kopf.Memo, request: authority.AdmissionReque
         return await system_responders(memo, basis)
     if request.kind is authority.Kind.AIINCIDENT:
         return await incident_responders(memo, namespace, basis)
-    return []
+    # A ContainmentPolicy: its own stored responders (a new one has none: admins only).
+    return authority.inline_responders(request.old)
 
 
 def _request(
@@ -132,9 +133,10 @@ async def _validate(
 ) -> None:
     request = _request(kind, operation, old, new, userinfo)
     responders: list[Responder] = []  # the admin and identity rules need none: no lookups then
-    if authority.needs_responders(request):
+    settings = _settings(memo)
+    if authority.needs_responders(request, settings):
         responders = await responders_in_force(memo, request, namespace or "")
-    verdict = authority.admit(request, responders, _settings(memo))
+    verdict = authority.admit(request, responders, settings)
     if not verdict.allowed:
         log.warning(
             "admission.denied",
@@ -193,7 +195,9 @@ async def validate_aiincident(
     await _validate(authority.Kind.AIINCIDENT, operation, old, new, userinfo, namespace, name, memo)
 
 
-@kopf.on.validate(GROUP, VERSION, "containmentpolicies", id="validate-containmentpolicy", operations=["UPDATE"])
+@kopf.on.validate(
+    GROUP, VERSION, "containmentpolicies", id="validate-containmentpolicy", operations=["CREATE", "UPDATE", "DELETE"]
+)
 async def validate_containmentpolicy(
     *,
     userinfo: kopf.UserInfo,

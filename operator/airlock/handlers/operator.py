@@ -24,7 +24,7 @@ from airlock.adapters import health, kube, kubeconfig, webhook
 from airlock.adapters.leases import LeaseLock
 from airlock.adapters.prometheus import PrometheusProvider
 from airlock.api import annotations as keys
-from airlock.domain import authority
+from airlock.domain import authority, secrets
 from airlock.domain.leadership import Timing
 from airlock.domain.sharding import Shard
 from airlock.engine.core import Engine, Settings
@@ -48,10 +48,12 @@ class OperatorConfig:
     context: str | None = None
     status_refresh_seconds: float = 30.0
     # Admission (SPEC §4): who may change responders, and the operator's own identity (exempt).
-    admin_groups: tuple[str, ...] = (authority.DEFAULT_ADMIN_GROUP,)
+    admin_groups: tuple[str, ...] = authority.DEFAULT_ADMIN_GROUPS
     operator_username: str = field(
         default_factory=lambda: os.environ.get("AIRLOCK_OPERATOR_USERNAME") or authority.DEFAULT_OPERATOR
     )
+    # The only Secrets notification channels may name (the operator's RBAC allows no other).
+    notification_secrets: tuple[str, ...] = (secrets.DEFAULT_NOTIFICATION_SECRET,)
     # Serve admission reviews (handlers.admission) when set.
     admission_webhook: webhook.WebhookConfig | None = None
     # Leader election (SPEC §10): act only while holding the Lease; else act at once.
@@ -61,6 +63,7 @@ class OperatorConfig:
     identity: str = ""
     shard: Shard = field(default_factory=Shard)
     health_port: int = 0
+    health_address: str = "0.0.0.0"
 
     def admission(self) -> authority.AdmissionSettings:
         return authority.AdmissionSettings(admin_groups=self.admin_groups, operator=self.operator_username)
@@ -72,19 +75,17 @@ def _engine(memo: kopf.Memo) -> Engine:
 
 
 @kopf.on.login(id="airlock-login")
-def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+async def login(memo: kopf.Memo, **_: Any) -> kopf.AiohttpSession:
     config: OperatorConfig = memo["config"]
-    cluster = kubeconfig.load(config.kubeconfig, config.context)
-    return kopf.ConnectionInfo(
-        server=cluster.server,
-        ca_path=cluster.ca_path,
-        insecure=cluster.insecure or None,
-        scheme="Bearer" if cluster.token or cluster.token_path else None,
-        token=cluster.headers().get("Authorization", " ").split(" ", 1)[1] or None,
-        certificate_path=cluster.cert_path,
-        private_key_path=cluster.key_path,
-        default_namespace=cluster.namespace,
-    )
+    try:
+        cluster = kubeconfig.load(config.kubeconfig, config.context)
+        headers = {**cluster.headers(), **dict(cluster.impersonation())}
+        # Our own session, not kopf.ConnectionInfo: Kopf would write inline client keys to temp files.
+        session = kube.session(cluster, limit=0)
+    except kubeconfig.ConfigError as exc:
+        raise kopf.LoginError(str(exc)) from None
+    session.headers.update(headers)
+    return kopf.AiohttpSession(server=cluster.server, default_namespace=cluster.namespace, aiohttp_session=session)
 
 
 @kopf.on.startup(id="airlock-startup")
@@ -101,12 +102,20 @@ async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) ->
     settings.watching.client_timeout = 330
     # Initial lists in pages: 10,000 AISystems in one response would set the process's peak memory.
     settings.watching.chunk_size = 500
+    # A per-object worker keeps its last event alive until it idles out: 10,000 objects listed at
+    # once would keep 10,000 bodies for Kopf's default 5 s.
+    settings.queueing.idle_timeout = 1.0
     settings.networking.request_timeout = 30
-    if config.admission_webhook is not None:
-        # The webhook configurations are static manifests (policies/admission/): Kopf must not manage them.
-        settings.admission.server = webhook.server(config.admission_webhook)
-        settings.admission.managed = None
     cluster = kubeconfig.load(config.kubeconfig, config.context)
+    if config.admission_webhook is not None:
+        # A self-signed certificate is kept in a Secret, so the registered caBundle stays valid across restarts.
+        # Every replica serves the webhooks, so every replica reads (or first makes) it: the one write
+        # outside the leader's fence, of no workload and no incident.
+        async with kube.KubeClient(cluster) as setup:
+            kept = await webhook.persisted_certificate(setup, cluster.namespace, config.admission_webhook)
+        # The webhook configurations are static manifests (policies/admission/): Kopf must not manage them.
+        settings.admission.server = webhook.server(config.admission_webhook, kept)
+        settings.admission.managed = None
     provider = PrometheusProvider(
         config.prometheus_url,
         token_file=config.prometheus_token_file,
@@ -138,7 +147,13 @@ async def startup(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) ->
         provider=provider,
         acting=elector.leading if elector is not None else None,
     )
-    duties = Duties(start=lambda: [Scheduler(engine, provider).run(), Followups(engine).run()], resync=engine.resync)
+    duties = Duties(
+        start=lambda: [
+            Scheduler(engine, provider).run(),
+            Followups(engine, notification_secrets=config.notification_secrets).run(),
+        ],
+        resync=engine.resync,
+    )
     memo["engine"] = engine
     memo["client"] = client
     memo["elector"] = elector
@@ -171,7 +186,8 @@ async def _health(config: OperatorConfig, elector: Elector | None) -> None:
 
     stuck = max(60.0, 5 * config.lease_timing.lease_duration)
     last_tick = (lambda: elector.last_tick) if elector is not None else (lambda: None)
-    async with health.serving(config.health_port, report, last_tick=last_tick, stuck_after=stuck):
+    host = config.health_address
+    async with health.serving(config.health_port, report, last_tick=last_tick, stuck_after=stuck, host=host):
         await asyncio.Event().wait()
 
 
@@ -208,12 +224,27 @@ async def policy_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: 
         await _engine(memo).upsert_policy(name, dict(body))
 
 
+# The policies, indexed: Kopf runs no other handler (of any resource) before every index holds
+# its initial list, so no AISystem is planned before the policies exist — no spurious
+# "ContainmentPolicy not found" at start.  policy_event above still feeds the engine; the index
+# only closes the gap between the gate opening and that event being handled.
+@kopf.index(GROUP, VERSION, "containmentpolicies", id="policy_index")
+async def policy_index(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    return {name: _plain(body)}
+
+
 @kopf.on.event(GROUP, VERSION, "aisystems", id="aisystem-event", when=_in_shard)
-async def aisystem_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def aisystem_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    engine = _engine(memo)
+    policies: kopf.Index[str, dict[str, Any]] = kwargs["policy_index"]
     if type == "DELETED":
-        _engine(memo).remove_system(body.metadata.namespace or "", body.metadata.name or "")
-    else:
-        await _engine(memo).upsert_system(_plain(body))
+        engine.remove_system(body.metadata.namespace or "", body.metadata.name or "")
+        return
+    ref = str(((body.get("spec") or {}).get("policyRef") or {}).get("name") or "")
+    if ref and ref not in engine.policies:
+        for policy in policies.get(ref, ()):
+            await engine.upsert_policy(ref, policy)
+    await engine.upsert_system(_plain(body))
 
 
 @kopf.on.event(GROUP, VERSION, "aiincidents", id="aiincident-event", when=_in_shard)

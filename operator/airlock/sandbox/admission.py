@@ -49,7 +49,8 @@ class AuthorityHook:
         if changes and new is not None:
             new = authority.with_annotations(new, changes)
             request = authority.AdmissionRequest(operation=operation, kind=kind, old=old, new=new, caller=caller)
-        responders = self._responders(request, resource.namespace) if authority.needs_responders(request) else []
+        needed = authority.needs_responders(request, self.settings)
+        responders = self._responders(request, resource.namespace) if needed else []
         verdict = authority.admit(request, responders, self.settings)
         if not verdict.allowed:
             # As the API server words a webhook's refusal (the names of policies/admission/webhook.yaml).
@@ -59,6 +60,8 @@ class AuthorityHook:
 
     def _responders(self, request: authority.AdmissionRequest, namespace: str | None) -> Sequence[Responder]:
         basis = authority.authority_basis(request.old, request.new)
+        if request.kind is authority.Kind.CONTAINMENT_POLICY:
+            return authority.inline_responders(request.old)
         if request.kind is authority.Kind.AIINCIDENT:
             name = authority.incident_system(basis)
             basis = self.cluster.get_object("aisystems.airlock.dev", namespace, name) if name else None
@@ -73,7 +76,7 @@ class AuthorityHook:
 def install(
     cluster: SandboxCluster,
     *,
-    admin_groups: Sequence[str] = (authority.DEFAULT_ADMIN_GROUP,),
+    admin_groups: Sequence[str] = authority.DEFAULT_ADMIN_GROUPS,
     operator: str = authority.DEFAULT_OPERATOR,
 ) -> AuthorityHook:
     """Enforce airlock's authority rules on ``cluster`` (call before requests arrive); returns the hook."""
