@@ -20,12 +20,12 @@ import pytest
 
 from airlock.sandbox import world as sandbox_world
 from airlock.sandbox._k8s_audit import AuditRecord
-from airlock.sandbox.cluster import ResourceRef, UserInfo
+from airlock.sandbox.cluster import AdmissionDenied, ResourceRef, UserInfo
 from airlock.sandbox.replicas import OPERATOR_NAMESPACE, Replica, start_replica
 from airlock.sandbox.world import World
 from tests.integration import views
 from tests.integration.conftest import Tenant
-from tests.integration.systems import chatbot
+from tests.integration.systems import ALICE, chatbot
 from tests.integration.world import deployment, service, wait_for
 
 pytestmark = pytest.mark.integration
@@ -221,3 +221,68 @@ def test_a_leader_cut_off_from_the_api_server_steps_down_at_the_renew_deadline(h
     assert ha.leader() is new
     assert _writes(world, old, since=cut) == []
     print(f"cut off: stepped down after {stepped_down:.1f}s, the other led after {taken_over:.1f}s")
+
+
+class KillAt:
+    """Admission hook: at the leader's first status write recording a containment, SIGKILL it; the write is lost."""
+
+    def __init__(self, replica: Replica, namespace: str) -> None:
+        self.replica = replica
+        self.namespace = namespace
+        self.killed_at: float | None = None
+
+    def __call__(self, operation: str, ref: ResourceRef, old: object, new: object, user: UserInfo) -> None:
+        status = (new or {}).get("status") if isinstance(new, dict) else None
+        if (
+            self.killed_at is None
+            and user.username == self.replica.user
+            and ref.resource == "aisystems"
+            and ref.subresource == "status"
+            and ref.namespace == self.namespace
+            and ((status or {}).get("containment") or {}).get("active")
+        ):
+            self.killed_at = time.monotonic()
+            self.replica.process.kill()
+            raise AdmissionDenied("the leader died before this write landed", code=503, reason="ServiceUnavailable")
+
+
+def test_a_containment_the_dead_leader_could_not_record_is_adopted_by_the_new_one(ha: HA, tenant: Tenant) -> None:
+    """The leader dies between marking the target and recording it; the breach is over when the other takes over.
+
+    Nothing but the target's own marker says the model is contained: the new leader must take it
+    as its containment (and release it exactly), not call the system Healthy.  The standby is
+    frozen meanwhile, so it takes over with the old leader's last writes still unread on its watch.
+    """
+    world, ns = ha.world, tenant.namespace
+    _setup(world, tenant)
+    old = ha.leader()
+    new = ha.other(old)
+    hook = KillAt(old, ns)
+    world.cluster.call(world.cluster.cluster.admission.append, hook)
+    try:
+        world.model.inject((ns, tenant.app), "privacy", rate=2.0)
+        wait_for("the leader killed between the target write and its record", lambda: hook.killed_at, timeout=20)
+        new.pause()
+    finally:
+        world.cluster.call(world.cluster.cluster.admission.remove, hook)
+    try:
+        assert views.replicas(world.api, ns) == 0  # the target was contained by the dead leader …
+        assert (views.status(world.api, ns).get("containment") or {}).get("active") is None  # … not recorded
+        world.model.heal((ns, tenant.app))
+        query = views.pii_query(ns, tenant.app)
+        wait_for("the leak over in Prometheus", lambda: not world.prometheus.query_value(query), timeout=15)
+    finally:
+        new.resume()
+    wait_for("the other replica leads", lambda: new.role() == "leader", timeout=10)
+    status = wait_for(
+        "the new leader records the containment it found on the target",
+        lambda: ((s := views.status(world.api, ns)).get("containment") or {}).get("active") and s,
+        timeout=15,
+    )
+    assert status["containment"]["saved"]["replicas"] == 3  # what the target's saved-state said
+    assert status["phase"] in ("Contained", "ShutDown")
+    assert views.replicas(world.api, ns) == 0
+    ha.restart(old)
+    world.api.annotate("AISystem", ns, "chatbot", {"airlock.dev/release": "r1", "airlock.dev/requested-by": ALICE})
+    wait_for("restored exactly: 3 replicas", lambda: views.replicas(world.api, ns) == 3, timeout=20)
+    wait_for("the original selector", lambda: views.selector(world.api, ns) == {"app": tenant.app}, timeout=10)

@@ -97,6 +97,9 @@ class Engine:
         self.policies: dict[str, ContainmentPolicySpec | SpecError] = {}
         self.incidents: dict[tuple[str, str], AIIncident] = {}
         self.changed = asyncio.Event()  # wakes the scheduler when systems change
+        # Targets the watch has shown marked airlock.dev/contained-by (a standby's too): what a new
+        # leader checks for a containment its predecessor applied but could not record.
+        self.marked_targets: set[tuple[str, str, str]] = set()
         # One lock per (namespace, system), outliving the system's entry: its incidents are written under it too.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -183,8 +186,8 @@ class Engine:
 
         A standby's cache holds every object as last watched but no status of its own
         making; a replica that led before may hold statuses it could not write.  Either
-        way the objects' own status is the truth, every target is checked for adoption
-        once more, and every monitor is due at once.
+        way the objects' own status is the truth, every target the watch saw marked as
+        contained is checked for adoption once more, and every monitor is due at once.
         """
         now = self.clock()
         for entry in self.systems.values():
@@ -192,7 +195,12 @@ class Engine:
             # As written now: a change of state is written at once, values with their refresh
             # (not 10,000 status writes in the first cycle of a term).
             entry.written_at = now
-            entry.adoption_checked = False
+            # The targets' watch ran all along: only a target it saw marked needs reading again
+            # (not 10,000 GETs in the first cycle of a term).
+            target = entry.spec.target if entry.spec is not None else None
+            entry.adoption_checked = target is not None and (
+                (entry.namespace, target.kind.value, target.name) not in self.marked_targets
+            )
             entry.target_missing = None
             entry.due = dict.fromkeys(entry.due, now.timestamp())
         self.changed.set()
@@ -220,10 +228,19 @@ class Engine:
                 await self.reconcile(entry)
 
     async def target_changed(self, namespace: str, kind: str, name: str) -> None:
+        # Only targets marked airlock.dev/contained-by arrive here (the handlers' filter).
+        self.marked_targets.add((namespace, kind, name))
         for entry in list(self.systems.values()):
             spec = entry.spec
             ours = entry.namespace == namespace and spec and spec.target.kind.value == kind and spec.target.name == name
-            if ours and entry.status.containment is not None and entry.status.containment.active:
+            if not ours:
+                continue
+            if entry.status.containment is not None and entry.status.containment.active:
+                await self.reconcile(entry)
+            elif entry.adoption_checked:
+                # Marked contained but not recorded: a leader that died between the two writes
+                # (its successor may see this only now), or a re-created object. Look once more.
+                entry.adoption_checked = False
                 await self.reconcile(entry)
 
     def _plan(self, entry: SystemEntry) -> None:
