@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import contextlib
 import json
 import random
 import statistics
@@ -75,7 +76,12 @@ def _system(namespace: str, app: str, interval: str, receiver: Receiver) -> dict
             },
             "notifications": {
                 "channels": [
-                    {"name": "ops", "type": "webhook", "url": f"{receiver.url}/webhook", "secretRef": {"name": "hooks"}}
+                    {
+                        "name": "ops",
+                        "type": "webhook",
+                        "url": f"{receiver.url}/webhook",
+                        "secretRef": {"name": "airlock-notify"},
+                    }
                 ]
             },
             "responders": [
@@ -114,7 +120,7 @@ def trial(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "hooks", "namespace": namespace},
+            "metadata": {"name": "airlock-notify", "namespace": namespace},
             "data": {"hmacKey": secret},
         }
     )
@@ -194,7 +200,13 @@ def trial(
     wait_for("the monitor evaluated ok after the leak", evaluated_ok, timeout=30)
     api.annotate("AISystem", namespace, "chatbot", {"airlock.dev/release": f"r{n}", "airlock.dev/requested-by": ALICE})
     wait_for("3 replicas again", lambda: _replicas(world, namespace) == 3, timeout=30)
-    selector = _get(world, "Service", namespace, "chatbot").get("spec", {}).get("selector")
+
+    def selector() -> Any:
+        return _get(world, "Service", namespace, "chatbot").get("spec", {}).get("selector")
+
+    # The scale is restored first, the Service right after: allow the second write to land.
+    with contextlib.suppress(AssertionError):
+        wait_for("the original selector", lambda: selector() == {"app": app}, timeout=10)
     resolved = wait_for(
         "incident Resolved",
         lambda: (_get(world, "AIIncident", namespace, incident or "-").get("status") or {}).get("phase") == "Resolved",
@@ -213,7 +225,7 @@ def trial(
         "notices_distinct": len(per_key),
         "notices_repeated": sum(c - 1 for c in per_key.values()),
         "opened_notices": sum(1 for k in per_key if k.endswith("/opened")),
-        "restored_exactly": _replicas(world, namespace) == 3 and selector == {"app": app} and bool(resolved),
+        "restored_exactly": _replicas(world, namespace) == 3 and selector() == {"app": app} and bool(resolved),
     }
 
 
