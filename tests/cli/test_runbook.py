@@ -29,6 +29,7 @@ EXAMPLES = {
     "support-chatbot": "llm-chatbot",
     "fraud-scorer": "fraud-model",
     "content-moderator": "content-moderation",
+    "kserve-chatbot": "vllm-runtime",
 }
 
 INCIDENT = "support-chatbot-20261126-133012"

@@ -323,3 +323,46 @@ def test_unreadable_saved_state_annotation_is_ignored(raw: str) -> None:
 def test_missing_saved_state_annotation_is_none() -> None:
     assert containment.saved_from_annotations({}) is None
     assert containment.saved_from_annotations({keys.CONTAINED_BY: "x"}) is None
+
+
+# --- InferenceService (KServe's stop annotation) -------------------------------------------
+
+
+def isvc(stop: str | None = None) -> Observed:
+    return Observed(
+        kind=TargetKind.INFERENCE_SERVICE,
+        name="chatbot",
+        replicas=None,
+        paused=False,
+        partition=None,
+        update_strategy=None,
+        pod_labels=containment.predictor_labels("chatbot"),
+        stop=stop,
+    )
+
+
+@pytest.mark.parametrize("before", [None, "false", "true", "True"])
+def test_scale_to_zero_of_an_inference_service_saves_the_stop_annotation_as_found(before: str | None) -> None:
+    saved = containment.save([Action.SCALE_TO_ZERO], isvc(before), None)
+    assert saved == {"stop": {"absent": True} if before is None else {"annotation": before}}
+    assert "replicas" not in saved
+    patch = containment.unstop_patch(saved)
+    # Absent comes back absent (merge-patch null); a pre-existing value, even "true", comes back as it was.
+    assert patch == {"metadata": {"annotations": {containment.KSERVE_STOP: before}}}
+
+
+def test_the_stop_patch_is_kserves_own() -> None:
+    assert containment.stop_patch() == {"metadata": {"annotations": {"serving.kserve.io/stop": "true"}}}
+    assert containment.unstop_patch({"replicas": 3}) is None
+
+
+@pytest.mark.parametrize(("value", "reverted"), [("true", False), ("TRUE", False), ("false", True), (None, True)])
+def test_an_inference_service_started_again_is_a_revert(value: str | None, reverted: bool) -> None:
+    assert (containment.reverted([Action.SCALE_TO_ZERO], isvc(value), None) == [Action.SCALE_TO_ZERO]) is reverted
+
+
+def test_isolate_selects_kserves_predictor_pods() -> None:
+    policy = containment.isolation_policy("support-chatbot", "ml-prod", isvc().pod_labels)
+    assert policy["spec"]["podSelector"] == {
+        "matchLabels": {"serving.kserve.io/inferenceservice": "chatbot", "component": "predictor"}
+    }

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from airlock.api.aisystem import AISystemSpec
 from airlock.api.common import Action, Audience, Response, Severity
+from airlock.api.policy import ContainmentPolicySpec
 from airlock.domain.errors import SpecError
+from airlock.domain.plan import build_plan
 from tests.domain.builders import ANSWER_DRIFT, PII_LEAK, RESPONDERS, SEVERITIES, build, policy_spec, system_spec
 
 POLICY_NAME = "llm-chatbot"
@@ -254,3 +257,21 @@ def test_dry_run_and_severity_lookup() -> None:
     assert plan.severity_policy(Severity.SEV2) is not None
     assert plan.severity_policy(Severity.SEV2).ack_within == "15m"  # type: ignore[union-attr]
     assert build(severities={"SEV1": SEVERITIES["SEV1"]}, monitors=[]).severity_policy(Severity.SEV2) is None
+
+
+def test_a_policy_severity_with_pause_rollout_is_refused_for_an_inference_service() -> None:
+    policy = ContainmentPolicySpec.model_validate(
+        {"severities": {"SEV2": {"response": "contain", "actions": ["pauseRollout"]}, "SEV3": {"response": "observe"}}}
+    )
+    body: dict[str, Any] = {
+        "policyRef": {"name": "llm-chatbot"},
+        "target": {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "name": "chatbot"},
+    }
+    with pytest.raises(SpecError) as info:
+        build_plan("ml-prod", "support-chatbot", AISystemSpec.model_validate(body), policy)
+    assert info.value.field == "ContainmentPolicy llm-chatbot severities.SEV2.actions"
+    assert "pauseRollout does not apply to an InferenceService target" in info.value.message
+    # Overriding that severity inline is the way out.
+    body["severities"] = {"SEV2": {"response": "contain", "actions": ["scaleToZero"]}}
+    fixed = build_plan("ml-prod", "support-chatbot", AISystemSpec.model_validate(body), policy)
+    assert fixed.severities[Severity.SEV2].actions == [Action.SCALE_TO_ZERO]

@@ -185,14 +185,17 @@ def test_a_severity_without_an_entry_gets_no_response() -> None:
 
 
 def test_a_failure_mode_that_only_observes_opens_no_incident() -> None:
-    quiet = {
-        "name": "answer-quality-drift",
-        "failureMode": "drift",
-        "query": 'avg(rate(answer_helpful_total{app="{{ params.app }}"}[1h]))',
-        "thresholds": [{"severity": "SEV4", "op": "<", "value": -0.15, "for": "30m"}],
-    }
-    # The system's drift monitor replaces the policy's of the same name.
-    found = rehearse(plan("support-chatbot", monitors=[quiet]), Scenario.DRIFT, notifications=delivered())
+    quiet = [
+        {
+            "name": name,
+            "failureMode": "drift",
+            "query": 'avg(rate(airlock_guard_answers_total{system="{{ name }}"}[1h]))',
+            "thresholds": [{"severity": "SEV4", "op": "<", "value": -0.15, "for": "30m"}],
+        }
+        for name in ("answer-quality-drift", "length-drift")
+    ]
+    # The system's drift monitors replace the policy's of the same name.
+    found = rehearse(plan("support-chatbot", monitors=quiet), Scenario.DRIFT, notifications=delivered())
     assert (found.severity, found.response) == (Severity.SEV4, Response.OBSERVE)
     assert found.decision == "SEV4 drift: observe — record only, no incident"
     assert found.gaps == [

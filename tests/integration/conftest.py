@@ -1,4 +1,8 @@
-"""Fixtures for integration tests: one world per module, one namespace per test."""
+"""Fixtures for integration tests: one world per module, one namespace per test.
+
+A module chooses the admission its world runs with by overriding ``world_admission``
+(default: none), e.g. ``AdmissionMode.WEBHOOK`` for the operator's real webhook.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,16 @@ from pathlib import Path
 import pytest
 
 from airlock.sandbox import world as sandbox_world
-from airlock.sandbox.world import World
+from airlock.sandbox.world import AdmissionMode, World
 
 _counter = itertools.count(1)
 
 
 @contextlib.contextmanager
-def running_world(tmp: Path) -> Iterator[World]:
+def running_world(tmp: Path, admission: AdmissionMode = AdmissionMode.NONE) -> Iterator[World]:
     """The package's world, with the operator's log tail printed on exit (pytest shows it on failure)."""
     try:
-        with sandbox_world.running_world(tmp) as world:
+        with sandbox_world.running_world(tmp, admission=admission) as world:
             yield world
     finally:
         log = tmp / "operator.log"
@@ -30,8 +34,14 @@ def running_world(tmp: Path) -> Iterator[World]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with running_world(tmp_path_factory.mktemp("world")) as world:
+def world_admission() -> AdmissionMode:
+    """The admission of the module's world; a module overrides this fixture to choose another."""
+    return AdmissionMode.NONE
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, world_admission: AdmissionMode) -> Iterator[World]:
+    with running_world(tmp_path_factory.mktemp("world"), world_admission) as world:
         yield world
 
 

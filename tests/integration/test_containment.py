@@ -85,8 +85,15 @@ def test_privacy_breach_shuts_down_and_release_restores(world: World, tenant: Te
         ),
         timeout=10,
     )
-    target = api.get("Deployment", ns, "chatbot-v7") or {}
-    assert "airlock.dev/contained-by" not in (target["metadata"].get("annotations") or {})
+    # The marker goes last, once everything it records is back.
+    wait_for(
+        "marker removed",
+        lambda: (
+            "airlock.dev/contained-by"
+            not in ((api.get("Deployment", ns, "chatbot-v7") or {})["metadata"].get("annotations") or {})
+        ),
+        timeout=5,
+    )
     wait_for("phase Healthy", lambda: _phase(world, tenant) == "Healthy", timeout=10)
     resolved = api.get("AIIncident", ns, status["incident"]) or {}
     assert resolved["status"]["phase"] == "Resolved"

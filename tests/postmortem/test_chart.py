@@ -151,6 +151,13 @@ def test_a_sample_is_drawn_on_its_side_of_the_threshold(values: list[float], thr
             assert row > line_row, (value, threshold)
 
 
+def test_a_range_too_small_for_a_row_height_is_drawn_like_a_constant() -> None:
+    # Found by hypothesis: (5e-324 - 0.0) / (height - 1) underflows to a zero row height.
+    text = chart(points([5e-324]), threshold=0.0, width=60, height=5)
+    assert len(text.splitlines()) == 5 + 2
+    assert sum(row.count("*") for row in plot(text, 5)) == 1
+
+
 def test_just_over_the_threshold_is_drawn_above_it() -> None:
     text = chart(points([0.05] * 28 + [1.2 + 0.1 * i for i in range(22)]), threshold=1.0, width=60, height=10)
     rows = plot(text, 10)

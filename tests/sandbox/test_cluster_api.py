@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airlock.sandbox.cluster import AdmissionDenied, ClusterThread, ResourceRef, UserInfo, current_user
+from airlock.sandbox.cluster import AdmissionDenied, ClusterThread, ResourceRef, UserInfo, current_user, token_for
 from tests.fixtures.cluster import SandboxApi
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -559,6 +559,13 @@ def test_identity_from_tokens_and_impersonation(sandbox: ClusterThread) -> None:
     }
     status, body = SandboxApi(sandbox.url, token="garbage").get("/api/v1/namespaces")
     assert (status, body["reason"]) == (401, "Unauthorized")
+    # Names with colons (service accounts) are percent-encoded in the token; token_for does it.
+    operator = SandboxApi(sandbox.url, token=token_for("system:serviceaccount:ops:airlock", ["system:serviceaccounts"]))
+    assert operator.token == "user:system%3Aserviceaccount%3Aops%3Aairlock:system%3Aserviceaccounts"
+    assert whoami(operator) == {
+        "username": "system:serviceaccount:ops:airlock",
+        "groups": ["system:serviceaccounts", "system:authenticated"],
+    }
 
 
 def test_admission_hooks_see_the_caller_and_can_deny_or_mutate(sandbox: ClusterThread) -> None:

@@ -223,8 +223,12 @@ OPERATOR_PERMISSIONS = {
     ("apps", "statefulsets/scale", "patch"),
     *(("argoproj.io", "rollouts", v) for v in ("get", "list", "watch", "patch")),
     ("argoproj.io", "rollouts/scale", "patch"),
+    *(("serving.kserve.io", "inferenceservices", v) for v in ("get", "list", "watch", "patch")),
     ("", "services", "get"),
     ("", "services", "patch"),
+    *(("gateway.networking.k8s.io", "httproutes", v) for v in ("get", "list", "watch", "patch")),
+    ("gateway.networking.k8s.io", "referencegrants", "list"),
+    *(("networking.istio.io", "virtualservices", v) for v in ("get", "list", "watch", "patch")),
     ("networking.k8s.io", "networkpolicies", "get"),
     ("networking.k8s.io", "networkpolicies", "create"),
     ("networking.k8s.io", "networkpolicies", "delete"),
@@ -363,6 +367,7 @@ def test_responder_role_and_bindings() -> None:
         ("apps", "deployments", "get"),
         ("apps", "statefulsets", "get"),
         ("argoproj.io", "rollouts", "get"),
+        ("serving.kserve.io", "inferenceservices", "get"),
         ("", "services", "get"),
         ("", "events", "list"),
         ("", "configmaps", "get"),
@@ -683,3 +688,138 @@ def test_crds_ship_with_the_chart() -> None:
         for doc in yaml.safe_load_all(path.read_text())
     }
     assert kinds == {"AISystem", "AIIncident", "ContainmentPolicy"}
+
+
+# -- airlock guard ------------------------------------------------------------------------------
+
+EXAMPLES = CHART / "examples"
+GUARD_VALUES: dict[str, Any] = yaml.safe_load((EXAMPLES / "guard-values.yaml").read_text())
+SIDECAR_VALUES: dict[str, Any] = {
+    "prometheus": {"url": URL},
+    "guards": [
+        {
+            "namespace": "ml-prod",
+            "system": "support-chatbot",
+            "upstream": "http://127.0.0.1:8000",
+            "sidecar": True,
+            "serviceAccountName": "chatbot-v7",
+            "config": {"detectors": {"pii": "redact"}},
+        }
+    ],
+}
+VALUE_SETS_GUARD = {"guard": GUARD_VALUES, "guard-sidecar": SIDECAR_VALUES}
+
+
+@functools.cache
+def guard_objects(case: str) -> list[dict[str, Any]]:
+    manifests = chart().render(VALUE_SETS_GUARD[case], name="airlock", namespace="airlock-system", is_install=True)
+    return [
+        doc
+        for path, text in sorted(manifests.items())
+        if path.endswith(".yaml")
+        for doc in yaml.safe_load_all(text)
+        if doc and doc.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/component") == "guard"
+    ]
+
+
+def guard_parser() -> argparse.ArgumentParser:
+    from airlock.cli import guard as guard_cli
+
+    parser = argparse.ArgumentParser()
+    guard_cli.register(parser.add_subparsers())
+    return parser
+
+
+@pytest.mark.parametrize("case", VALUE_SETS_GUARD)
+def test_guard_values_lint_and_validate(case: str) -> None:
+    report = helm.lint(CHART, VALUE_SETS_GUARD[case], strict=True, namespace="airlock-system")
+    assert report["errors"] == []
+    assert guard_objects(case)
+    for version in KUBE_VERSIONS:
+        for obj in guard_objects(case):
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_the_standalone_guard_deployment_service_and_its_flags() -> None:
+    kinds = sorted(obj["kind"] for obj in guard_objects("guard"))
+    assert kinds == ["ConfigMap", "Deployment", "NetworkPolicy", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    assert {obj["metadata"]["namespace"] for obj in guard_objects("guard")} == {"ml-prod"}
+    deployment = next(o for o in guard_objects("guard") if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (main,) = pod["containers"]
+    assert main["command"] == ["airlock", "guard"]
+    args = guard_parser().parse_args(["guard", *main["args"]])
+    assert args.system == "ml-prod/support-chatbot"
+    assert args.upstream == "http://chatbot.ml-prod:8000"
+    assert args.fallback_upstream == "http://chatbot-fallback.ml-prod:8000"
+    assert args.config == "/etc/airlock-guard/guard.yaml"
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    ports = {p["name"]: p["containerPort"] for p in main["ports"]}
+    assert ports == {"http": 8080, "metrics": args.metrics_port}
+    assert main["securityContext"]["readOnlyRootFilesystem"] is True
+    assert main["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert pod["serviceAccountName"] == "support-chatbot-guard"
+    config = next(o for o in guard_objects("guard") if o["kind"] == "ConfigMap")
+    from airlock.api import guard as guard_api
+
+    parsed = guard_api.parse(yaml.safe_load(config["data"]["guard.yaml"]))
+    assert parsed.detectors[guard_api.Detector.CROSS_CUSTOMER] is guard_api.Mode.BLOCK
+    service = next(o for o in guard_objects("guard") if o["kind"] == "Service")
+    assert service["metadata"]["name"] == "chatbot-guard"
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+@pytest.mark.parametrize("case", VALUE_SETS_GUARD)
+def test_the_guard_may_only_list_and_watch_its_own_system(case: str) -> None:
+    (role,) = [o for o in guard_objects(case) if o["kind"] == "Role"]
+    assert role["rules"] == [
+        {
+            "apiGroups": ["airlock.dev"],
+            "resources": ["aisystems"],
+            "resourceNames": ["support-chatbot"],
+            "verbs": ["list", "watch"],
+        }
+    ]
+    (binding,) = [o for o in guard_objects(case) if o["kind"] == "RoleBinding"]
+    expected = "chatbot-v7" if case == "guard-sidecar" else "support-chatbot-guard"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": expected, "namespace": "ml-prod"}]
+
+
+def test_only_the_guard_reaches_the_model() -> None:
+    (policy,) = [o for o in guard_objects("guard") if o["kind"] == "NetworkPolicy"]
+    deployment = next(o for o in guard_objects("guard") if o["kind"] == "Deployment")
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "chatbot"}}
+    first = policy["spec"]["ingress"][0]
+    (source,) = first["from"]
+    assert source["podSelector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert first["ports"] == [{"port": 8000, "protocol": "TCP"}]
+
+
+def test_the_sidecar_mode_renders_no_workload_and_its_example_is_valid() -> None:
+    assert sorted(o["kind"] for o in guard_objects("guard-sidecar")) == ["ConfigMap", "Role", "RoleBinding"]
+    example = [doc for doc in yaml.safe_load_all((EXAMPLES / "guard-sidecar.yaml").read_text()) if doc]
+    for version in KUBE_VERSIONS:
+        for obj in example:
+            kubernetes_validate.validate(obj, version, strict=True)
+    pod = example[0]["spec"]["template"]["spec"]
+    guard = next(c for c in pod["containers"] if c["name"] == "guard")
+    args = guard_parser().parse_args(["guard", *guard["args"]])
+    assert args.upstream == "http://127.0.0.1:8000"
+    assert args.config == "/etc/airlock-guard/guard.yaml"
+    assert pod["serviceAccountName"] == SIDECAR_VALUES["guards"][0]["serviceAccountName"]
+    mounted = next(v for v in pod["volumes"] if v["name"] == "guard-config")
+    config = next(o for o in guard_objects("guard-sidecar") if o["kind"] == "ConfigMap")
+    assert mounted["configMap"]["name"] == config["metadata"]["name"]
+    (policy,) = [doc for doc in example if doc["kind"] == "NetworkPolicy"]
+    open_ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+    assert 8000 not in open_ports
+
+
+def test_a_guard_entry_with_an_unknown_detector_is_refused() -> None:
+    bad = copy.deepcopy(GUARD_VALUES)
+    bad["guards"][0]["config"] = {"detectors": {"piii": "redact"}}
+    with pytest.raises(helm.HelmValuesError):
+        chart().validate_schema(bad)
+    bad["guards"][0]["config"] = {"detectors": {"pii": "shout"}}
+    with pytest.raises(helm.HelmValuesError):
+        chart().validate_schema(bad)

@@ -23,7 +23,10 @@ def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
     for step in (
         "phase Healthy",
+        "airlock guard in front of chatbot-v7",
         "SEV1 privacy — Service chatbot rerouted to the fallback, chatbot-v7 scaled to zero",
+        "leaked values; from the first leaking answer: (a) the guard served the fallback after",
+        "airlock guard serves chatbot-v7 again",
         "internal notice delivered to the on-call webhook (HMAC-signed)",
         "drafted, not sent",
         "reporting clock gdpr-art33: due",

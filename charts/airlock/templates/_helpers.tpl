@@ -68,3 +68,20 @@ tls.crt: {{ $cert.Cert | b64enc }}
 tls.key: {{ $cert.Key | b64enc }}
 {{- end -}}
 {{- end -}}
+
+{{/* The arguments of `airlock guard` for one entry of .Values.guards (standalone or sidecar). */}}
+{{- define "airlock.guardArgs" -}}
+- --upstream={{ .g.upstream }}
+- --system={{ .g.namespace }}/{{ .g.system }}
+- --listen=0.0.0.0:{{ .port }}
+- --metrics-port={{ .metricsPort }}
+{{- with .g.fallbackUpstream }}
+- --fallback-upstream={{ . }}
+{{- end }}
+{{- if .g.config }}
+- --config=/etc/airlock-guard/guard.yaml
+{{- end }}
+{{- range .g.extraArgs }}
+- {{ . }}
+{{- end }}
+{{- end -}}

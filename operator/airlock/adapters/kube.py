@@ -72,8 +72,19 @@ EVENTS = Resource("", "v1", "events", "Event")
 NETWORKPOLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
 SCALEDOBJECTS = Resource("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject")
 SELFSUBJECTREVIEWS = Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False)
+# Serving stacks (SPEC §8): served only where KServe, the Gateway API or Istio is installed.
+INFERENCESERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
+REFERENCEGRANTS = Resource("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant")
+VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService")
 
-TARGETS = {"Deployment": DEPLOYMENTS, "StatefulSet": STATEFULSETS, "Rollout": ROLLOUTS}
+TARGETS = {
+    "Deployment": DEPLOYMENTS,
+    "StatefulSet": STATEFULSETS,
+    "Rollout": ROLLOUTS,
+    "InferenceService": INFERENCESERVICES,
+}
+ROUTES = {"HTTPRoute": HTTPROUTES, "VirtualService": VIRTUALSERVICES}
 
 
 class ApiError(Exception):
@@ -222,19 +233,40 @@ class KubeClient:
         with contextlib.suppress(NotFound):
             await self.request("DELETE", resource.path(namespace, name))
 
+    async def served(self, resource: Resource) -> bool:
+        """Whether the API server serves ``resource`` at all (its CRD is installed), from API discovery."""
+        base = f"/apis/{resource.group}/{resource.version}" if resource.group else f"/api/{resource.version}"
+        try:
+            found = await self.request("GET", base)
+        except NotFound:
+            return False
+        return any(r.get("name") == resource.plural for r in found.get("resources") or [])
+
     async def scale(self, resource: Resource, namespace: str, name: str, replicas: int) -> dict[str, Any]:
         """Through the scale subresource, as an autoscaler or `kubectl scale` would."""
         return await self.patch(resource, namespace, name, {"spec": {"replicas": replicas}}, sub="scale")
 
     async def watch(
-        self, resource: Resource, namespace: str | None = None, resource_version: str | None = None
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        *,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        read_timeout: float | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
+        """Watch events as dicts; ``read_timeout`` ends a connection that went silent (a dead peer)."""
         params = {"watch": "true", "allowWatchBookmarks": "true"}
         if resource_version:
             params["resourceVersion"] = resource_version
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        if timeout_seconds:
+            params["timeoutSeconds"] = str(timeout_seconds)
         headers = self._headers()
         url = self.config.server + resource.path(namespace)
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=read_timeout)
         async with self._http().get(url, headers=headers, params=params, timeout=timeout) as response:
             if response.status >= 400:
                 raise _error(response.status, await response.text())

@@ -24,6 +24,7 @@ from airlock.api.common import (
     Timestamp,
 )
 from airlock.api.durations import Duration
+from airlock.api.guard import GuardSpec
 from airlock.api.matrix import (
     LIST_MAP_BY_NAME,
     LIST_MAP_BY_TYPE,
@@ -60,28 +61,48 @@ class TargetKind(StrEnum):
     DEPLOYMENT = "Deployment"
     STATEFUL_SET = "StatefulSet"
     ROLLOUT = "Rollout"
+    INFERENCE_SERVICE = "InferenceService"  # KServe (SPEC §8)
 
 
 TARGET_API_VERSIONS = {
     TargetKind.DEPLOYMENT: "apps/v1",
     TargetKind.STATEFUL_SET: "apps/v1",
     TargetKind.ROLLOUT: "argoproj.io/v1alpha1",
+    TargetKind.INFERENCE_SERVICE: "serving.kserve.io/v1beta1",
 }
+
+
+# Why pauseRollout is refused for a kind (CEL at apply time; the plan merge for policy severities).
+PAUSE_ROLLOUT_NOT_APPLICABLE = (
+    "pauseRollout does not apply to {kind} (KServe has no paused rollout): "
+    "use scaleToZero (serving.kserve.io/stop) or reroute"
+)
+PAUSE_ROLLOUT_KINDS = frozenset({TargetKind.INFERENCE_SERVICE})
 
 
 class TargetRef(Model):
     """The workload serving the model, in the AISystem's namespace."""
 
-    api_version: Literal["apps/v1", "argoproj.io/v1alpha1"] = Field(
-        alias="apiVersion", description="apps/v1 (Deployment, StatefulSet) or argoproj.io/v1alpha1 (Rollout)."
+    api_version: Literal["apps/v1", "argoproj.io/v1alpha1", "serving.kserve.io/v1beta1"] = Field(
+        alias="apiVersion",
+        description=(
+            "apps/v1 (Deployment, StatefulSet), argoproj.io/v1alpha1 (Rollout) "
+            "or serving.kserve.io/v1beta1 (InferenceService)."
+        ),
     )
-    kind: TargetKind = Field(description="Deployment, StatefulSet or Rollout.")
+    kind: TargetKind = Field(description="Deployment, StatefulSet, Rollout or InferenceService.")
     name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Name of the workload.")
 
     cel_rules: ClassVar[list[dict[str, str]]] = [
         {
-            "rule": "(self.kind == 'Rollout') == (self.apiVersion == 'argoproj.io/v1alpha1')",
-            "message": "Deployment and StatefulSet are apps/v1; Rollout is argoproj.io/v1alpha1",
+            "rule": (
+                "(self.kind == 'Rollout') == (self.apiVersion == 'argoproj.io/v1alpha1') && "
+                "(self.kind == 'InferenceService') == (self.apiVersion == 'serving.kserve.io/v1beta1')"
+            ),
+            "message": (
+                "Deployment and StatefulSet are apps/v1; Rollout is argoproj.io/v1alpha1; "
+                "InferenceService is serving.kserve.io/v1beta1"
+            ),
             "fieldPath": ".apiVersion",
         }
     ]
@@ -100,11 +121,123 @@ class PolicyRef(Model):
     name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Name of a ContainmentPolicy.")
 
 
-class Fallback(Model):
-    """Where traffic goes on reroute: a Service whose selector is switched to the fallback's pods."""
+class BackendRef(Model):
+    """A backendRef of an HTTPRoute, named the way the route names it (Gateway API defaults apply)."""
 
-    service: str = Field(pattern=NAME_PATTERN, max_length=63, description="Service in the system's namespace.")
-    selector: dict[str, str] = Field(min_length=1, description="Selector of the fallback model's pods.")
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Name of the Service or InferencePool.")
+    group: str = Field(
+        default="",
+        max_length=253,
+        pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        description='API group: "" (core, a Service) or inference.networking.k8s.io (an InferencePool).',
+    )
+    kind: str = Field(
+        default="Service",
+        max_length=63,
+        pattern=r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$",
+        description="Service (default) or InferencePool.",
+    )
+    namespace: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        max_length=63,
+        description="Namespace of the backend; default the route's (another one needs a ReferenceGrant there).",
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Only needed when the route names the same backend on two ports."
+    )
+
+
+class HTTPRouteFallback(Model):
+    """Reroute through a Gateway API HTTPRoute: all weight to one of its backendRefs (SPEC §8)."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="HTTPRoute in the system's namespace.")
+    backend: BackendRef = Field(description="The fallback backendRef of that route (Service or InferencePool).")
+
+
+class VirtualServiceDestination(Model):
+    """A destination of an Istio VirtualService route, as the VirtualService names it."""
+
+    host: str = Field(min_length=1, max_length=253, description="destination.host, exactly as written in the route.")
+    subset: str | None = Field(default=None, max_length=253, description="destination.subset, if the route uses one.")
+    port: int | None = Field(default=None, ge=1, le=65535, description="destination.port.number, if the route sets it.")
+
+
+class VirtualServiceFallback(Model):
+    """Reroute through an Istio VirtualService: weight 100 to one destination of its HTTP routes."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="VirtualService in the system's namespace.")
+    destination: VirtualServiceDestination = Field(description="The fallback destination of that VirtualService.")
+
+
+class Fallback(Model):
+    """Where traffic goes on reroute: exactly one of a Service selector switch, an HTTPRoute or a VirtualService."""
+
+    service: str | None = Field(
+        default=None, pattern=NAME_PATTERN, max_length=63, description="Service in the system's namespace."
+    )
+    selector: dict[str, str] | None = Field(
+        default=None, min_length=1, description="Selector of the fallback model's pods (with service)."
+    )
+    http_route: HTTPRouteFallback | None = Field(
+        default=None, alias="httpRoute", description="Gateway API HTTPRoute whose weights move to a fallback backend."
+    )
+    virtual_service: VirtualServiceFallback | None = Field(
+        default=None, alias="virtualService", description="Istio VirtualService whose weights move to a fallback."
+    )
+
+    cel_rules: ClassVar[list[dict[str, str]]] = [
+        {
+            "rule": "has(self.service) == has(self.selector)",
+            "message": "service and selector go together: the Service whose selector is switched, and to what",
+            "fieldPath": ".selector",
+            "reason": "FieldValueRequired",
+        },
+        {
+            "rule": "(has(self.service) ? 1 : 0) + (has(self.httpRoute) ? 1 : 0) + (has(self.virtualService) ? 1 : 0) == 1",
+            "message": "exactly one of service (with selector), httpRoute or virtualService",
+        },
+    ]
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Fallback:
+        if (self.service is None) != (self.selector is None):
+            raise ValueError("selector: service and selector go together")
+        ways = [w for w in (self.service, self.http_route, self.virtual_service) if w is not None]
+        if len(ways) != 1:
+            raise ValueError("exactly one of service (with selector), httpRoute or virtualService")
+        return self
+
+    def describe(self) -> str:
+        """What reroute does, for humans: ``Service chatbot -> app=x`` or ``HTTPRoute chatbot -> Service y``."""
+        if self.http_route is not None:
+            backend = self.http_route.backend
+            where = f" in {backend.namespace}" if backend.namespace else ""
+            return f"HTTPRoute {self.http_route.name} -> {backend.kind} {backend.name}{where}"
+        if self.virtual_service is not None:
+            dest = self.virtual_service.destination
+            subset = f" subset {dest.subset}" if dest.subset else ""
+            return f"VirtualService {self.virtual_service.name} -> {dest.host}{subset}"
+        selector = ",".join(f"{k}={v}" for k, v in (self.selector or {}).items())
+        return f"Service {self.service} -> {selector}"
+
+    @property
+    def kind(self) -> str:
+        """Service, HTTPRoute or VirtualService: the object reroute changes."""
+        if self.http_route is not None:
+            return "HTTPRoute"
+        if self.virtual_service is not None:
+            return "VirtualService"
+        return "Service"
+
+    @property
+    def object_name(self) -> str:
+        """The name of the object reroute changes."""
+        if self.http_route is not None:
+            return self.http_route.name
+        if self.virtual_service is not None:
+            return self.virtual_service.name
+        return self.service or ""
 
 
 class EuAiAct(Model):
@@ -184,6 +317,10 @@ class AISystemSpec(Model):
         alias="failClosedAfter",
         description="How long a provider outage lasts before onProviderError=contain acts.",
     )
+    guard: GuardSpec | None = Field(
+        default=None,
+        description="Modes of the airlock guard in front of this system (read by `airlock guard --system`).",
+    )
 
     cel_rules: ClassVar[list[dict[str, str]]] = [
         {
@@ -203,6 +340,18 @@ class AISystemSpec(Model):
             "message": "every threshold's severity must be defined in spec.severities",
             "fieldPath": ".monitors",
         },
+        {
+            "rule": (
+                "self.target.kind != 'InferenceService' || !has(self.severities) || "
+                "self.severities.all(k, !has(self.severities[k].actions) || "
+                "!('pauseRollout' in self.severities[k].actions))"
+            ),
+            "message": (
+                "pauseRollout does not apply to an InferenceService (KServe has no paused rollout): "
+                "use scaleToZero (serving.kserve.io/stop) or reroute"
+            ),
+            "fieldPath": ".severities",
+        },
     ]
 
     @model_validator(mode="after")
@@ -213,6 +362,11 @@ class AISystemSpec(Model):
             for severity, policy in self.severities.items():
                 if Action.REROUTE in policy.actions:
                     raise ValueError(f"severities.{severity.value}.actions: reroute needs spec.fallback")
+        if self.target.kind in PAUSE_ROLLOUT_KINDS:
+            for severity, policy in self.severities.items():
+                if Action.PAUSE_ROLLOUT in policy.actions:
+                    why = PAUSE_ROLLOUT_NOT_APPLICABLE.format(kind=f"an {self.target.kind.value}")
+                    raise ValueError(f"severities.{severity.value}.actions: {why}")
         return self
 
 

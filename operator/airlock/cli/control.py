@@ -33,13 +33,14 @@ from pydantic import ValidationError
 
 from airlock.adapters import kube
 from airlock.api import annotations as keys
-from airlock.api.aisystem import AISystem, Mode, Phase
+from airlock.api.aisystem import AISystem, Mode, Phase, TargetKind
 from airlock.api.common import Action, ControlRequest, RequestVerdict, Verb
 from airlock.api.incident import AIIncident, IncidentPhase
 from airlock.api.policy import ContainmentPolicy
 from airlock.cli import connection
 from airlock.cli.connection import DONE, REFUSED, TIMED_OUT, CliError
 from airlock.domain import authority
+from airlock.domain import containment as domain_containment
 from airlock.domain.errors import SpecError
 from airlock.domain.plan import build_plan
 
@@ -235,6 +236,11 @@ async def plan_verdict(session: Session, system: AISystem, verbs: tuple[Verb, ..
 
 def _by_hand(system: AISystem) -> str:
     target = system.spec.target
+    if target.kind is TargetKind.INFERENCE_SERVICE:
+        return (
+            f"kubectl annotate inferenceservice/{target.name} -n {system.metadata.namespace} "
+            "serving.kserve.io/stop=true --overwrite"
+        )
     return f"kubectl scale {target.kind.value.lower()}/{target.name} -n {system.metadata.namespace} --replicas=0"
 
 
@@ -249,8 +255,10 @@ def _describe_actions(system: AISystem) -> list[str]:
     out = []
     for action in containment.actions:
         if action is Action.REROUTE and spec.fallback is not None:
-            selector = ",".join(f"{k}={v}" for k, v in spec.fallback.selector.items())
-            out.append(f"reroute       Service {spec.fallback.service} -> {selector}")
+            out.append(f"reroute       {spec.fallback.describe()}")
+        elif action is Action.SCALE_TO_ZERO and spec.target.kind is TargetKind.INFERENCE_SERVICE:
+            was = " (it already was)" if (saved.get("stop") or {}).get("annotation") == "true" else ""
+            out.append(f"scaleToZero   {target} stopped (serving.kserve.io/stop){was}")
         elif action is Action.SCALE_TO_ZERO:
             was = f" (was {saved['replicas']})" if saved.get("replicas") is not None else ""
             out.append(f"scaleToZero   {target} -> 0 replicas{was}")
@@ -262,6 +270,21 @@ def _describe_actions(system: AISystem) -> list[str]:
             out.append(action.value)
     out += [f"FAILED        {why}" for why in containment.failed]
     return out
+
+
+async def _stop_annotation(session: Session, system: AISystem) -> str | None:
+    """An InferenceService target's serving.kserve.io/stop annotation (None: absent, or not one)."""
+    if system.spec.target.kind is not TargetKind.INFERENCE_SERVICE:
+        return None
+    target = await session.api.get_or_none(kube.INFERENCESERVICES, session.namespace, system.spec.target.name)
+    return (((target or {}).get("metadata") or {}).get("annotations") or {}).get(domain_containment.KSERVE_STOP)
+
+
+async def _stopped(session: Session, system: AISystem) -> bool:
+    """Whether the target serves nothing: 0 replicas, or an InferenceService stopped by KServe's annotation."""
+    if system.spec.target.kind is TargetKind.INFERENCE_SERVICE:
+        return domain_containment.stopped(await _stop_annotation(session, system))
+    return await _replicas(session, system) == 0
 
 
 async def _replicas(session: Session, system: AISystem) -> int | None:
@@ -340,7 +363,7 @@ async def shutdown(session: Session, args: argparse.Namespace) -> Outcome:
                     ],
                 )
             return None
-        if status.phase is not Phase.SHUT_DOWN or await _replicas(session, current) != 0:
+        if status.phase is not Phase.SHUT_DOWN or not await _stopped(session, current):
             return None
         incident = await _fetch_incident(session, status.incident)
         lines = [f"ShutDown in {session.elapsed()}: {name} is held shut down until released."]
@@ -417,13 +440,19 @@ async def release(session: Session, args: argparse.Namespace) -> Outcome:
             spec = current.spec
             if spec.mode is Mode.DRY_RUN:
                 lines.append("dryRun: airlock had touched nothing; undo by hand whatever you changed by hand.")
+            elif spec.target.kind is TargetKind.INFERENCE_SERVICE:
+                stop = await _stop_annotation(session, current)
+                shown = "removed" if stop is None else f'"{stop}" (as it was)'
+                lines.append(f"restored   {spec.target.kind.value} {spec.target.name}: serving.kserve.io/stop {shown}")
             elif replicas is not None:
                 lines.append(f"restored   {spec.target.kind.value} {spec.target.name}: {replicas} replicas")
-            if spec.fallback is not None and spec.mode is not Mode.DRY_RUN:
+            if spec.fallback is not None and spec.fallback.service is not None and spec.mode is not Mode.DRY_RUN:
                 service = await session.api.get_or_none(kube.SERVICES, session.namespace, spec.fallback.service)
                 selector = ((service or {}).get("spec") or {}).get("selector") or {}
                 shown = ",".join(f"{k}={v}" for k, v in selector.items())
                 lines.append(f"restored   Service {spec.fallback.service}: selector {shown}")
+            elif spec.fallback is not None and spec.mode is not Mode.DRY_RUN:
+                lines.append(f"restored   {spec.fallback.kind} {spec.fallback.object_name}: weights as before")
             line = _incident_line(await _fetch_incident(session, (status.incident if status else None)), None)
             if line:
                 lines.append(line)

@@ -1,8 +1,8 @@
 """``airlock demo``: the Tuesday-afternoon story, told by the real operator on this machine.
 
-Everything is real except the cluster: an emulated API server (the sandbox),
-Debian's Prometheus scraping a synthetic model server, and ``airlock run`` as a
-child process.  Each step checks what a user would check; the demo exits 0
+Everything is real except the cluster and the model: an emulated API server (the
+sandbox), a synthetic OpenAI-compatible model server, ``airlock guard`` in front of it
+(its metrics scraped by Debian's Prometheus), and ``airlock run`` as a child process.  Each step checks what a user would check; the demo exits 0
 only if every step happened.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import re
 import shutil
 import subprocess
 import sys
@@ -36,9 +37,12 @@ POLICY: dict[str, Any] = {
             {
                 "name": "pii-leak",
                 "failureMode": "privacy",
-                "description": "Answers in which the output scanner found customer PII, per second.",
-                "query": "sum by (namespace, app) (rate(pii_detections_total[5s]))",
-                "match": {"namespace": "{{ namespace }}", "app": "{{ params.app }}"},
+                "description": "Other customers' personal data in answers (airlock guard: cross-customer), per second.",
+                "query": (
+                    "sum by (namespace, system) "
+                    '(rate(airlock_guard_detections_total{detector="cross-customer",direction="response"}[5s]))'
+                ),
+                "match": {"namespace": "{{ namespace }}", "system": "{{ name }}"},
                 "interval": "2s",
                 "thresholds": [
                     {"severity": "SEV1", "op": ">", "value": 0.5, "for": "0s"},
@@ -103,6 +107,13 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--keep", metavar="DIR", help="keep logs and kubeconfig in DIR")
+    parser.add_argument(
+        "--stack",
+        choices=("deployment", "kserve"),
+        default="deployment",
+        help="deployment (default): a Deployment behind a Service; kserve: a KServe InferenceService behind a "
+        "Gateway API HTTPRoute with InferencePool backends",
+    )
     parser.set_defaults(func=run)
 
 
@@ -148,23 +159,33 @@ def _ensure_prometheus() -> bool:
 def run(args: argparse.Namespace) -> int:
     if not _ensure_prometheus():
         return 1
+    if getattr(args, "stack", "deployment") == "kserve":
+        from airlock.cli import demo_kserve
+
+        return demo_kserve.run(args)
     from airlock.sandbox.receiver import Receiver
     from airlock.sandbox.world import running_world
 
     directory = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="airlock-demo-"))
     story = Story()
     print("airlock demo — a chatbot leaks customers' data on a Tuesday afternoon.\n")
-    with running_world(directory) as world, Receiver(hmac_key=HMAC_KEY) as receiver:
+    guard = _guard(directory)
+    with (
+        running_world(directory, scrape_targets=[guard.metrics_target]) as world,
+        Receiver(hmac_key=HMAC_KEY) as receiver,
+    ):
+        guard.kubeconfig = world.kubeconfig
         story.say(
             f"sandbox API server {world.cluster.url}, Prometheus {world.prometheus.url}, operator pid {world.operator.process.pid if world.operator.process else '?'}, on-call webhook {receiver.url}"
         )
         try:
-            return _story(world, story, directory, receiver)
+            return _story(world, story, directory, receiver, guard)
         finally:
+            guard.stop()
             print(f"\nlogs and kubeconfig: {directory}")
 
 
-def _story(world: Any, story: Story, directory: Path, receiver: Any) -> int:
+def _story(world: Any, story: Story, directory: Path, receiver: Any, guard: Any) -> int:
     import base64
 
     from airlock.sandbox.receiver import verify_webhook
@@ -189,6 +210,7 @@ def _story(world: Any, story: Story, directory: Path, receiver: Any) -> int:
     story.say(
         "applied: CRDs, ContainmentPolicy demo-llm-chatbot, AISystem ml-prod/support-chatbot → Deployment chatbot-v7 (3 replicas)"
     )
+    client = _start_guarded_traffic(world, story, guard)
 
     def system() -> dict[str, Any]:
         return api.get("AISystem", NS, "support-chatbot") or {}
@@ -197,16 +219,22 @@ def _story(world: Any, story: Story, directory: Path, receiver: Any) -> int:
         return (system().get("status") or {}).get("phase")
 
     try:
+        if client is None:
+            return story.fail("airlock guard did not become ready:\n" + guard.log_tail())
         wait_for("phase Healthy", lambda: phase() == "Healthy", timeout=60)
         story.say("healthy traffic: monitor pii-leak ok — phase Healthy")
 
         world.model.inject((NS, APP), "privacy", rate=2.0)
         leak_at = datetime.datetime.now(datetime.UTC)
-        story.say("14:02 a prompt starts pulling other customers' order history into answers (PII detections 2/s)")
+        story.say(
+            "14:02 a prompt starts pulling other customers' order history into answers "
+            "(through airlock guard, cross-customer: redact)"
+        )
 
         wait_for(
             "replicas 0", lambda: (api.get("Deployment", NS, "chatbot-v7") or {})["spec"]["replicas"] == 0, timeout=30
         )
+        zero_at = time.monotonic()
         status = wait_for("phase ShutDown", lambda: phase() == "ShutDown" and system()["status"], timeout=15)
         selector = (api.get("Service", NS, "chatbot") or {})["spec"]["selector"]
         if selector != {"app": "chatbot-fallback"}:
@@ -215,6 +243,9 @@ def _story(world: Any, story: Story, directory: Path, receiver: Any) -> int:
         story.say(
             f"SEV1 privacy — Service chatbot rerouted to the fallback, chatbot-v7 scaled to zero (phase {status['phase']})"
         )
+        problem = _tell_the_guard(story, client, zero_at)
+        if problem:
+            return story.fail(problem)
         incident = api.get("AIIncident", NS, incident_name) or {}
         ttc = incident.get("status", {}).get("timeToContainSeconds")
         measured = (datetime.datetime.now(datetime.UTC) - leak_at).total_seconds()
@@ -286,6 +317,9 @@ def _story(world: Any, story: Story, directory: Path, receiver: Any) -> int:
             timeout=15,
         )
         wait_for("phase Healthy again", lambda: phase() == "Healthy", timeout=15)
+        problem = _guard_back_on_the_model(story, client)
+        if problem:
+            return story.fail(problem)
         resolved = api.get("AIIncident", NS, incident_name) or {}
         if resolved.get("status", {}).get("phase") != "Resolved":
             return story.fail(f"incident not Resolved: {resolved.get('status', {}).get('phase')}")
@@ -314,7 +348,11 @@ def _story(world: Any, story: Story, directory: Path, receiver: Any) -> int:
         story.say("post-mortem written up and linked (airlock.dev/postmortem): incident Closed")
     except AssertionError as exc:
         print(world.operator.log_tail(), file=sys.stderr)
+        print(guard.log_tail(), file=sys.stderr)
         return story.fail(str(exc))
+    finally:
+        if client is not None:
+            client.stop()
     total = (datetime.datetime.now(datetime.UTC) - leak_at).total_seconds()
     print(
         f"\nDEMO OK — contained {ttc} s after the breach was visible in Prometheus "
@@ -323,3 +361,80 @@ def _story(world: Any, story: Story, directory: Path, receiver: Any) -> int:
     )
     del directory
     return 0
+
+
+# -- the guard's part of the story ------------------------------------------------------------
+
+GUARD_CONFIG: dict[str, Any] = {"detectors": {"pii": "redact", "cross-customer": "redact", "canary": "block"}}
+
+
+def _guard(directory: Path) -> Any:
+    """``airlock guard`` for the demo's chatbot, its ports chosen before the world starts (Prometheus scrapes it)."""
+    from airlock.sandbox.guarded import GuardProcess
+
+    return GuardProcess(
+        kubeconfig=directory / "kubeconfig",
+        system=f"{NS}/support-chatbot",
+        upstream="",
+        log_path=directory / "guard.log",
+        config=GUARD_CONFIG,
+    )
+
+
+def _start_guarded_traffic(world: Any, story: Story, guard: Any) -> Any:
+    """Start the guard in front of the model's chat (fallback: the fallback model's), then a customer."""
+    from airlock.sandbox.guarded import ChatClient
+    from airlock.sandbox.world import wait_for
+
+    world.model.add_app(NS, "chatbot-fallback", fallback=True)
+    guard.upstream = world.model.chat_url(NS, APP)
+    guard.fallback = world.model.chat_url(NS, "chatbot-fallback")
+    guard.start()
+    try:
+        wait_for("airlock guard ready", guard.ready, timeout=30)
+    except AssertionError:
+        return None
+    story.say(
+        f"airlock guard in front of chatbot-v7 ({guard.url}; pii and cross-customer: redact, canary: block; "
+        "fallback: chatbot-fallback); a customer asks every 0.2 s, every other answer streamed"
+    )
+    return ChatClient(guard.url, interval=0.2).start()
+
+
+def _tell_the_guard(story: Story, client: Any, zero_at: float) -> str | None:
+    """What the customer saw: redacted answers only, then the fallback; the two times from the first leak."""
+    from airlock.sandbox.chat import LEAKED_VALUES
+    from airlock.sandbox.world import wait_for
+
+    wait_for("an answer from the fallback", lambda: any(a.route == "fallback" for a in client.seen()), timeout=15)
+    answers = client.seen()
+    leaking = [a for a in answers if "[REDACTED:" in a.text]
+    if not leaking:
+        return "the guard redacted no answer while the model leaked"
+    first = leaking[0].at
+    fallback_at = next(a.at for a in answers if a.route == "fallback" and a.at >= first)
+    seen_values = sorted({v for a in answers for v in LEAKED_VALUES if v in a.text})
+    if seen_values:
+        return f"the customer received other customers' data: {seen_values}"
+    kinds = sorted({kind for a in leaking for kind in re.findall(r"\[REDACTED:([a-z0-9-]+)\]", a.text)})
+    story.say(
+        f"the customer got {len(leaking)} answers with other customers' data redacted "
+        f"({', '.join(f'[REDACTED:{k}]' for k in kinds)}) and none of the {len(LEAKED_VALUES)} leaked values; "
+        "from the first leaking answer: "
+        f"(a) the guard served the fallback after {fallback_at - first:.1f} s, "
+        f"(b) chatbot-v7 was at zero replicas after {zero_at - first:.1f} s"
+    )
+    return None
+
+
+def _guard_back_on_the_model(story: Story, client: Any) -> str | None:
+    from airlock.sandbox.world import wait_for
+
+    released = time.monotonic()
+    wait_for(
+        "the guard back on chatbot-v7",
+        lambda: any(a.route == "upstream" and a.at > released for a in client.seen()),
+        timeout=15,
+    )
+    story.say("airlock guard serves chatbot-v7 again (its AISystem is Healthy)")
+    return None

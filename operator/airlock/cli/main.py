@@ -15,7 +15,7 @@ from airlock.cli import connection
 
 # Modules under airlock.cli, each with register(subparsers).  Listed, not
 # discovered, so the order of `airlock --help` is deliberate.
-COMMANDS = ("run", "crds", "demo", "runbook", "postmortem", "incident", "drill", "control", "backtest")
+COMMANDS = ("run", "guard", "crds", "demo", "runbook", "postmortem", "incident", "drill", "control", "backtest")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,8 +16,14 @@ from typing import Any
 from airlock.api import annotations as keys
 from airlock.api.aisystem import TargetKind
 from airlock.api.common import Action
+from airlock.domain import routes
 
 KEDA_PAUSED = "autoscaling.keda.sh/paused-replicas"
+# KServe's own stop (SPEC §8): the controller scales the predictor away while it is "true".
+KSERVE_STOP = "serving.kserve.io/stop"
+# The labels KServe puts on every predictor pod of an InferenceService (what isolate selects).
+KSERVE_ISVC_LABEL = "serving.kserve.io/inferenceservice"
+KSERVE_COMPONENT_LABEL = "component"
 # A StatefulSet has no `paused`: a partition above any ordinal stops a rollout.
 STATEFULSET_PAUSE_PARTITION = 2_147_483_647
 
@@ -41,6 +47,16 @@ class Observed:
     isolation_exists: bool = False
     # `spec.paused` was not set at all (a CRD keeps an explicit `false`: restore must not add one).
     paused_absent: bool = False
+    # InferenceService: the serving.kserve.io/stop annotation as found (None: absent).
+    stop: str | None = None
+    # Reroute through a route (HTTPRoute, VirtualService): where the fallback is in it.
+    route: routes.Located | None = None
+    route_problem: str | None = None  # why reroute cannot use the route (missing, fallback not in it, ...)
+
+
+def predictor_labels(name: str) -> dict[str, str]:
+    """The labels of an InferenceService's predictor pods (KServe sets them on every one)."""
+    return {KSERVE_ISVC_LABEL: name, KSERVE_COMPONENT_LABEL: "predictor"}
 
 
 def isolation_name(system: str) -> str:
@@ -52,11 +68,18 @@ def save(actions: list[Action], observed: Observed, saved: dict[str, Any] | None
     """The saved state after applying ``actions``: existing entries are kept as they are."""
     result: dict[str, Any] = dict(saved or {})
     for action in actions:
-        if action is Action.SCALE_TO_ZERO:
+        if action is Action.SCALE_TO_ZERO and observed.kind is TargetKind.INFERENCE_SERVICE:
+            if "stop" not in result:
+                # No JSON null: the status is written with a merge patch, where null deletes the key.
+                result["stop"] = {"absent": True} if observed.stop is None else {"annotation": observed.stop}
+        elif action is Action.SCALE_TO_ZERO:
             if "replicas" not in result:
                 result["replicas"] = observed.replicas
             if observed.keda is not None and "keda" not in result:
                 result["keda"] = {"name": observed.keda, "pausedReplicas": observed.keda_paused}
+        elif action is Action.REROUTE and observed.route is not None:
+            # Merged, not replaced: backends first seen now (added while contained) are saved too.
+            result["route"] = routes.saved_state(observed.route, result.get("route"))
         elif action is Action.REROUTE:
             if "selector" not in result and observed.service_selector is not None:
                 result["service"] = observed.service
@@ -78,8 +101,14 @@ def reverted(actions: list[Action], observed: Observed, fallback_selector: dict[
     """Actions whose effect is no longer in place (someone or something put the target back)."""
     out: list[Action] = []
     for action in actions:
-        if action is Action.SCALE_TO_ZERO and observed.replicas not in (0, None):
+        if action is Action.SCALE_TO_ZERO and observed.kind is TargetKind.INFERENCE_SERVICE:
+            if not stopped(observed.stop):
+                out.append(action)
+        elif action is Action.SCALE_TO_ZERO and observed.replicas not in (0, None):
             out.append(action)
+        elif action is Action.REROUTE and observed.route is not None:
+            if not routes.rerouted(observed.route):
+                out.append(action)
         elif action is Action.REROUTE and fallback_selector is not None and observed.service_selector is not None:
             if observed.service_selector != fallback_selector:
                 out.append(action)
@@ -94,6 +123,23 @@ def _paused(observed: Observed) -> bool:
     if observed.kind is TargetKind.STATEFUL_SET:
         return observed.partition == STATEFULSET_PAUSE_PARTITION
     return observed.paused
+
+
+def stopped(value: str | None) -> bool:
+    """Whether a serving.kserve.io/stop value stops the InferenceService (KServe compares case-insensitively)."""
+    return (value or "").strip().lower() == "true"
+
+
+def stop_patch() -> dict[str, Any]:
+    return {"metadata": {"annotations": {KSERVE_STOP: "true"}}}
+
+
+def unstop_patch(saved: dict[str, Any]) -> dict[str, Any] | None:
+    """Merge patch putting the stop annotation back as it was (``null`` removes it), or None if never saved."""
+    if "stop" not in saved:
+        return None
+    value = (saved["stop"] or {}).get("annotation")
+    return {"metadata": {"annotations": {KSERVE_STOP: None if value is None else str(value)}}}
 
 
 def pause_patch(kind: TargetKind) -> dict[str, Any]:

@@ -105,6 +105,8 @@ class Environment:
 
     target_exists: bool
     fallback_service_exists: bool | None  # None: no fallback declared (or not looked up)
+    # For a route fallback (HTTPRoute, VirtualService): why reroute could not use it, when it could not.
+    fallback_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -256,11 +258,14 @@ def _workload_gaps(plan: Plan, actions: Sequence[Action], env: Environment) -> l
     if Action.REROUTE in actions:
         if spec.fallback is None:
             gaps.append("reroute needs a fallback but spec.fallback is not declared: declare one or drop reroute")
-        elif env.fallback_service_exists is False:
+        elif env.fallback_service_exists is False and spec.fallback.service is not None:
             gaps.append(
                 f"the fallback Service {spec.fallback.service} does not exist: reroute would fail; "
                 "create it or fix spec.fallback.service"
             )
+        elif env.fallback_service_exists is False:
+            why = f": {env.fallback_problem}" if env.fallback_problem else ""
+            gaps.append(f"reroute through {spec.fallback.describe()} would fail{why}; fix the route or spec.fallback")
     return gaps
 
 

@@ -3,8 +3,8 @@
 ``policyRef`` brings in a reusable matrix; the AISystem's inline monitors,
 severities and responders extend it and win by name/key.  Some mistakes can
 only be seen after the merge (a threshold naming a severity that neither
-defines, ``reroute`` without a fallback, ``{{ params.x }}`` the system does not
-define): they are reported here, naming the field, and the system goes
+defines, ``reroute`` without a fallback, ``pauseRollout`` of a policy applied to an
+InferenceService, ``{{ params.x }}`` the system does not define): they are reported here, naming the field, and the system goes
 ``Invalid`` without anything being touched.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from airlock.api import query_template
-from airlock.api.aisystem import AISystemSpec, Mode
+from airlock.api.aisystem import PAUSE_ROLLOUT_KINDS, PAUSE_ROLLOUT_NOT_APPLICABLE, AISystemSpec, Mode
 from airlock.api.common import Action, Audience, Severity
 from airlock.api.matrix import Monitor, NoticeTemplate, Responder, SeverityPolicy
 from airlock.api.notifications import Channel
@@ -132,6 +132,15 @@ def build_plan(
     for severity, severity_policy in severities.items():
         if Action.REROUTE in severity_policy.actions and spec.fallback is None:
             raise SpecError("spec.fallback", f"severity {severity.value} uses reroute, which needs spec.fallback")
+        if Action.PAUSE_ROLLOUT in severity_policy.actions and spec.target.kind in PAUSE_ROLLOUT_KINDS:
+            # Inline severities are refused at apply time (CEL); one merged in from the policy only here.
+            where = (
+                "spec.severities"
+                if severity in spec.severities
+                else f"ContainmentPolicy {spec.policy_ref.name if spec.policy_ref else ''} severities"
+            )
+            why = PAUSE_ROLLOUT_NOT_APPLICABLE.format(kind=f"an {spec.target.kind.value} target")
+            raise SpecError(f"{where}.{severity.value}.actions", f"{why}; override {severity.value} in spec.severities")
 
     context = TemplateContext(namespace=namespace, name=name, target=spec.target.name, params=spec.params)
     resolved: list[ResolvedMonitor] = []

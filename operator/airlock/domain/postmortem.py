@@ -239,8 +239,10 @@ def chart(
     line = threshold if threshold is not None and math.isfinite(threshold) else None
     values = [value for _, value in samples] + ([line] if line is not None else [])
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
-    if low == high:
-        pad = abs(low) * 0.1 or 1.0
+    if low == high or (high - low) / (height - 1) == 0.0:
+        # A constant series, or one whose range is too small for a float row height (5e-324 over 0):
+        # drawn mid-range, like a constant.
+        pad = abs(high) * 0.1 or 1.0
         low, high = low - pad, high + pad
     step = (high - low) / (height - 1)
 
@@ -544,7 +546,7 @@ def _system_line(name: str, system: AISystemSpec) -> str:
     parts.append(f"target {system.target.kind.value}/{system.target.name}")
     parts.append(f"mode {system.mode.value}")
     if system.fallback is not None:
-        parts.append(f"fallback Service {system.fallback.service}")
+        parts.append(f"fallback {system.fallback.kind} {system.fallback.object_name}")
     return "; ".join(parts)
 
 
@@ -575,7 +577,7 @@ def _prompts(incident: AIIncident, system: AISystemSpec | None) -> dict[str, lis
     if system is not None:
         out[VERSIONS].append(
             f"Serving workload: {system.target.kind.value} {system.target.name}"
-            + (f"; fallback Service {system.fallback.service}." if system.fallback else ".")
+            + (f"; fallback {system.fallback.kind} {system.fallback.object_name}." if system.fallback else ".")
         )
     status = incident.status
     if incident.spec.drill and status is not None and status.drill is not None and status.drill.gaps:

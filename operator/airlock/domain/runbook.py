@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from airlock.api.aisystem import AISystem, Mode, MonitorState, MonitorStatus, Phase
+from airlock.api.aisystem import AISystem, Mode, MonitorState, MonitorStatus, Phase, TargetKind
 from airlock.api.common import Response, Severity, Verb
 from airlock.api.incident import AIIncident
 from airlock.api.matrix import Monitor, Responder, SeverityPolicy, SubjectKind, Threshold
@@ -242,14 +242,21 @@ class Runbook:
         """What ``airlock shutdown`` does to this system (the engine: reroute if a fallback exists, then scale to 0)."""
         spec = self.system.spec
         steps = []
-        if spec.fallback is not None:
+        if spec.fallback is not None and spec.fallback.selector is not None:
             steps.append(f"Service {spec.fallback.service} -> {_selector(spec.fallback.selector)}")
-        steps.append(f"{self.target} -> 0 replicas")
+        elif spec.fallback is not None:
+            steps.append(spec.fallback.describe())
+        if spec.target.kind is TargetKind.INFERENCE_SERVICE:
+            steps.append(f"{self.target} stopped")  # KServe's serving.kserve.io/stop
+        else:
+            steps.append(f"{self.target} -> 0 replicas")
         return ", then ".join(steps)
 
     def fallback(self) -> str | None:
         fallback = self.system.spec.fallback
-        return f"Service {fallback.service} -> selector {_selector(fallback.selector)}" if fallback else None
+        if fallback is not None and fallback.selector is not None:
+            return f"Service {fallback.service} -> selector {_selector(fallback.selector)}"
+        return f"{fallback.describe()} (all weight)" if fallback else None
 
     def containing(self) -> list[Severity]:
         return self.plan.containing_severities() if self.plan else []
@@ -372,6 +379,12 @@ class Runbook:
         fallback = self.system.spec.fallback
         if fallback is None:
             return []
+        if fallback.selector is None:
+            full = "1" if fallback.http_route is not None else "100"
+            return [
+                f"kubectl edit {fallback.kind.lower()} {fallback.object_name} -n {self.namespace}"
+                f"  # weight {full} on the fallback, 0 on the others, in every rule naming it"
+            ]
         selector = ",".join(f'"{key}":"{value}"' for key, value in fallback.selector.items())
         return [
             f"kubectl patch service {fallback.service} -n {self.namespace} \\",
@@ -380,6 +393,11 @@ class Runbook:
 
     def scale_by_hand(self) -> str:
         target = self.system.spec.target
+        if target.kind is TargetKind.INFERENCE_SERVICE:
+            return (
+                f"kubectl annotate inferenceservice/{target.name} -n {self.namespace} "
+                "serving.kserve.io/stop=true --overwrite"
+            )
         return f"kubectl scale {target.kind.value.lower()}/{target.name} -n {self.namespace} --replicas=0"
 
 

@@ -109,20 +109,21 @@ def plan_step(
         applied=applied,
         new=new,
         undone=undone,
-        saved=containment.save(list(new), observed, base),
+        # Re-applied actions too: save never overwrites, but adds what appeared meanwhile (a route's new backend).
+        saved=containment.save([*new, *undone], observed, base),
     )
 
 
 def actions_from_saved(saved: Mapping[str, Any]) -> list[Action]:
     """Which actions a saved state implies (to adopt a containment after status loss)."""
     actions: list[Action] = []
-    if "selector" in saved:
+    if "selector" in saved or "route" in saved:
         actions.append(Action.REROUTE)
     if "isolate" in saved:
         actions.append(Action.ISOLATE)
     if "paused" in saved or "updateStrategy" in saved:
         actions.append(Action.PAUSE_ROLLOUT)
-    if "replicas" in saved:
+    if "replicas" in saved or "stop" in saved:  # stop: an InferenceService's serving.kserve.io/stop
         actions.append(Action.SCALE_TO_ZERO)
     return actions
 

@@ -232,7 +232,7 @@ class Engine:
         self.marked_targets.add((namespace, kind, name))
         for entry in list(self.systems.values()):
             spec = entry.spec
-            ours = entry.namespace == namespace and spec and spec.target.kind.value == kind and spec.target.name == name
+            ours = entry.namespace == namespace and spec is not None and targets.concerns(spec, kind, name)
             if not ours:
                 continue
             if entry.status.containment is not None and entry.status.containment.active:
@@ -839,16 +839,8 @@ class Engine:
         except ValueError as exc:
             await self.client.event(entry.ref(), "Warning", "DrillInvalid", f"airlock.dev/drill={value!r}: {exc}")
             return
-        target = await self.client.get_or_none(
-            kube.TARGETS[plan.spec.target.kind.value], entry.namespace, plan.spec.target.name
-        )
-        fallback: bool | None = None
-        if plan.spec.fallback is not None:
-            service = await self.client.get_or_none(kube.SERVICES, entry.namespace, plan.spec.fallback.service)
-            fallback = service is not None
-        rehearsal = drills.rehearse(
-            plan, scenario, drills.Environment(target_exists=target is not None, fallback_service_exists=fallback)
-        )
+        environment = await targets.environment(self.client, entry.namespace, plan.spec)
+        rehearsal = drills.rehearse(plan, scenario, environment)
         who = request.by
         body = domain_incidents.open_incident(
             system=entry.name,

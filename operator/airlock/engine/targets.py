@@ -15,11 +15,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from airlock.adapters import kube
 from airlock.api import annotations as keys
 from airlock.api.aisystem import AISystemSpec, TargetKind
 from airlock.api.common import Action
-from airlock.domain import containment
+from airlock.domain import containment, drills
+from airlock.engine import routes
+
+log = structlog.get_logger("airlock.targets")
 
 
 @dataclass
@@ -40,25 +45,39 @@ async def observe(client: kube.KubeClient, namespace: str, system: str, spec: AI
     resource = kube.TARGETS[spec.target.kind.value]
     target = await client.get_or_none(resource, namespace, spec.target.name)
     if target is None:
-        raise TargetMissing(f"{spec.target.kind.value} {namespace}/{spec.target.name} not found")
+        raise TargetMissing(await routes.missing(client, resource, namespace, spec.target.name))
     tspec = target.get("spec") or {}
-    strategy = tspec.get("updateStrategy")
-    rolling = (strategy or {}).get("rollingUpdate") or {}
-    labels = ((tspec.get("selector") or {}).get("matchLabels")) or (
-        ((tspec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-    )
-    observed = containment.Observed(
-        kind=spec.target.kind,
-        name=spec.target.name,
-        replicas=tspec.get("replicas", 1),
-        paused=bool(tspec.get("paused", False)),
-        paused_absent="paused" not in tspec,
-        partition=rolling.get("partition"),
-        update_strategy=strategy,
-        pod_labels=dict(labels),
-        target_annotations=dict((target.get("metadata") or {}).get("annotations") or {}),
-    )
-    if spec.fallback is not None:
+    annotations = dict((target.get("metadata") or {}).get("annotations") or {})
+    if spec.target.kind is TargetKind.INFERENCE_SERVICE:
+        observed = containment.Observed(
+            kind=spec.target.kind,
+            name=spec.target.name,
+            replicas=None,  # KServe owns the predictor's replicas; the stop annotation is the switch
+            paused=False,
+            partition=None,
+            update_strategy=None,
+            pod_labels=containment.predictor_labels(spec.target.name),
+            target_annotations=annotations,
+            stop=annotations.get(containment.KSERVE_STOP),
+        )
+    else:
+        strategy = tspec.get("updateStrategy")
+        rolling = (strategy or {}).get("rollingUpdate") or {}
+        labels = ((tspec.get("selector") or {}).get("matchLabels")) or (
+            ((tspec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        )
+        observed = containment.Observed(
+            kind=spec.target.kind,
+            name=spec.target.name,
+            replicas=tspec.get("replicas", 1),
+            paused=bool(tspec.get("paused", False)),
+            paused_absent="paused" not in tspec,
+            partition=rolling.get("partition"),
+            update_strategy=strategy,
+            pod_labels=dict(labels),
+            target_annotations=annotations,
+        )
+    if spec.fallback is not None and spec.fallback.service is not None:
         service = await client.get_or_none(kube.SERVICES, namespace, spec.fallback.service)
         if service is not None:
             observed = dataclasses.replace(
@@ -66,6 +85,13 @@ async def observe(client: kube.KubeClient, namespace: str, system: str, spec: AI
                 service=spec.fallback.service,
                 service_selector=dict((service.get("spec") or {}).get("selector") or {}),
             )
+    route = await routes.observe(client, namespace, spec)
+    if route is not None:
+        observed = dataclasses.replace(observed, route=route.located, route_problem=route.problem)
+    if spec.target.kind is TargetKind.INFERENCE_SERVICE:
+        # KServe's stop scales the predictor away whatever autoscales it; KEDA targets its Deployment, not this.
+        isolation = await client.get_or_none(kube.NETWORKPOLICIES, namespace, containment.isolation_name(system))
+        return dataclasses.replace(observed, isolation_exists=isolation is not None)
     keda = await _scaled_object(client, namespace, spec)
     if keda is not None:
         observed = dataclasses.replace(
@@ -106,7 +132,7 @@ async def contain(
     for action in _ordered(actions):
         try:
             await _retry_conflict(functools.partial(_apply, client, namespace, system, spec, action, observed))
-        except (kube.ApiError, TargetMissing) as exc:
+        except (kube.ApiError, TargetMissing, routes.RouteProblem) as exc:
             outcome.failed[action] = str(exc)
         else:
             outcome.applied.append(action)
@@ -129,8 +155,16 @@ async def _apply(
 ) -> None:
     resource = kube.TARGETS[spec.target.kind.value]
     name = spec.target.name
-    if action is Action.REROUTE:
-        if spec.fallback is None:
+    if action is Action.REROUTE and spec.fallback is not None and spec.fallback.service is None:
+        if observed.route is None:
+            raise TargetMissing(observed.route_problem or f"{spec.fallback.kind} {spec.fallback.object_name}: not read")
+        await routes.reroute(client, namespace, system, spec, observed.route)
+    elif action is Action.SCALE_TO_ZERO and spec.target.kind is TargetKind.INFERENCE_SERVICE:
+        await client.patch(resource, namespace, name, containment.stop_patch())
+    elif action is Action.PAUSE_ROLLOUT and spec.target.kind is TargetKind.INFERENCE_SERVICE:
+        raise TargetMissing("pauseRollout does not apply to an InferenceService")  # refused at admission already
+    elif action is Action.REROUTE:
+        if spec.fallback is None or spec.fallback.service is None or spec.fallback.selector is None:
             raise TargetMissing("reroute needs spec.fallback")
         if observed.service_selector is None:
             raise TargetMissing(f"fallback Service {namespace}/{spec.fallback.service} not found")
@@ -165,6 +199,9 @@ async def restore(
     resource = kube.TARGETS[spec.target.kind.value]
     name = spec.target.name
     # Reverse order of containment: capacity first, traffic last.
+    unstop = containment.unstop_patch(saved)
+    if unstop is not None:
+        await _attempt(outcome, Action.SCALE_TO_ZERO, lambda: client.patch(resource, namespace, name, unstop))
     if "replicas" in saved:
         replicas = saved.get("replicas")
         await _attempt(
@@ -195,10 +232,22 @@ async def restore(
             Action.REROUTE,
             lambda: client.patch(kube.SERVICES, namespace, saved["service"], patch, content_type=kube.JSON_PATCH),
         )
+    if saved.get("route"):
+        await _attempt(outcome, Action.REROUTE, lambda: _restore_route(client, namespace, system, saved["route"]))
     if not outcome.failed:
         with contextlib.suppress(kube.NotFound):
             await client.patch(resource, namespace, name, containment.clear_marker_patch())
     return outcome
+
+
+async def _restore_route(client: kube.KubeClient, namespace: str, system: str, saved: dict[str, Any]) -> None:
+    try:
+        gone = await routes.restore(client, namespace, saved)
+    except routes.RouteProblem as exc:
+        raise kube.ApiError(404, "NotFound", str(exc)) from exc
+    if gone:
+        # The route lost these while contained (GitOps removed them): nothing to give their weight back to.
+        log.warning("route.restore_partial", namespace=namespace, name=system, route=saved.get("name"), missing=gone)
 
 
 async def _retry_conflict(step: Callable[[], Awaitable[Any]]) -> Any:
@@ -234,11 +283,38 @@ def marker(observed: containment.Observed) -> tuple[str | None, dict[str, Any] |
     )
 
 
+async def environment(client: kube.KubeClient, namespace: str, spec: AISystemSpec) -> drills.Environment:
+    """What a drill needs to know about the cluster: does the target exist, can reroute reach the fallback."""
+    target = await client.get_or_none(kube.TARGETS[spec.target.kind.value], namespace, spec.target.name)
+    fallback: bool | None = None
+    problem: str | None = None
+    if spec.fallback is not None and spec.fallback.service is not None:
+        service = await client.get_or_none(kube.SERVICES, namespace, spec.fallback.service)
+        fallback = service is not None
+    elif spec.fallback is not None:
+        route = await routes.observe(client, namespace, spec)
+        fallback = route is not None and route.located is not None
+        problem = route.problem if route is not None else None
+    return drills.Environment(
+        target_exists=target is not None, fallback_service_exists=fallback, fallback_problem=problem
+    )
+
+
+def concerns(spec: AISystemSpec, kind: str, name: str) -> bool:
+    """Whether an object of ``kind``/``name`` (in the system's namespace) is one containment changes."""
+    if spec.target.kind.value == kind and spec.target.name == name:
+        return True
+    fallback = spec.fallback
+    return fallback is not None and fallback.kind == kind and fallback.object_name == name
+
+
 __all__ = [
     "ActionOutcome",
     "TargetKind",
     "TargetMissing",
+    "concerns",
     "contain",
+    "environment",
     "marker",
     "observe",
     "restore",

@@ -282,6 +282,46 @@ async def rollout_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await _engine(memo).target_changed(body.metadata.namespace or "", "Rollout", body.metadata.name or "")
 
 
+# Serving stacks (SPEC §8), each served only where KServe, the Gateway API or Istio is installed.
+# Kopf activates a handler when its resource is served (also when the CRD appears later) and
+# never fails startup over one that is not: an operator on a cluster without them just has
+# no such watch.  Routes are marked with airlock.dev/contained-by while rerouted, like targets.
+@kopf.on.event(
+    "serving.kserve.io",
+    "v1beta1",
+    "inferenceservices",
+    id="inferenceservice-event",
+    annotations={keys.CONTAINED_BY: kopf.PRESENT},
+    when=_in_shard,
+)
+async def inferenceservice_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _engine(memo).target_changed(body.metadata.namespace or "", "InferenceService", body.metadata.name or "")
+
+
+@kopf.on.event(
+    "gateway.networking.k8s.io",
+    "v1",
+    "httproutes",
+    id="httproute-event",
+    annotations={keys.CONTAINED_BY: kopf.PRESENT},
+    when=_in_shard,
+)
+async def httproute_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _engine(memo).target_changed(body.metadata.namespace or "", "HTTPRoute", body.metadata.name or "")
+
+
+@kopf.on.event(
+    "networking.istio.io",
+    "v1",
+    "virtualservices",
+    id="virtualservice-event",
+    annotations={keys.CONTAINED_BY: kopf.PRESENT},
+    when=_in_shard,
+)
+async def virtualservice_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _engine(memo).target_changed(body.metadata.namespace or "", "VirtualService", body.metadata.name or "")
+
+
 def _plain(body: kopf.Body) -> dict[str, Any]:
     # A detached copy: Kopf reuses its views; the engine keeps bodies around.
     return copy.deepcopy(dict(body))

@@ -6,6 +6,8 @@ or a token reviewer. A bearer token *names* the user instead:
 
 * ``user:<name>`` → that user, in group ``system:authenticated``;
 * ``user:<name>:<g1>,<g2>`` → plus the listed groups;
+* names and groups with ``:`` or ``,`` (``system:serviceaccount:ns:sa``) are percent-encoded
+  (``%3A``, ``%2C``): :func:`token_for` does it;
 * no token → ``system:admin`` in ``system:masters`` (what a kubeconfig with client
   certificates of a fresh cluster gives you).
 
@@ -20,6 +22,7 @@ The identity of the request being served is available to any code on the request
 from __future__ import annotations
 
 import contextvars
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,9 +69,23 @@ def reset_current_user(token: contextvars.Token[UserInfo | None]) -> None:
     _current.reset(token)
 
 
+def _encode(part: str) -> str:
+    return part.replace("%", "%25").replace(":", "%3A").replace(",", "%2C")
+
+
 def token_for(username: str, groups: tuple[str, ...] | list[str] = ()) -> str:
     """The bearer token that makes the sandbox see the caller as ``username`` in ``groups``."""
-    return f"user:{username}:{','.join(groups)}" if groups else f"user:{username}"
+    name = _encode(username)
+    return f"user:{name}:{','.join(_encode(g) for g in groups)}" if groups else f"user:{name}"
+
+
+def parse_token(token: str) -> tuple[str, list[str]] | None:
+    """(username, groups) of a ``user:<name>[:<groups>]`` token, or None if it is not one."""
+    parts = token.split(":")
+    if len(parts) not in (2, 3) or parts[0] != "user" or not parts[1]:
+        return None
+    groups = [urllib.parse.unquote(g) for g in (parts[2].split(",") if len(parts) == 3 else []) if g]
+    return urllib.parse.unquote(parts[1]), groups
 
 
 def _with_authenticated(groups: list[str]) -> tuple[str, ...]:
@@ -84,10 +101,10 @@ def authenticate(headers: CIMultiDictProxy[str]) -> UserInfo:
         token = token.strip()
         if scheme.lower() != "bearer" or not token.startswith("user:") or len(token.split(":")) > 3:
             raise unauthorized("the sandbox accepts only bearer tokens of the form user:<name>[:<group>,<group>...]")
-        _, name, *rest = token.split(":")
-        if not name:
+        parsed = parse_token(token)
+        if parsed is None:
             raise unauthorized("the bearer token names no user")
-        groups = [g for g in (rest[0].split(",") if rest else []) if g]
+        name, groups = parsed
         user = UserInfo(name, _with_authenticated(groups))
 
     impersonated = headers.get("Impersonate-User")

@@ -8,8 +8,8 @@ that produce no event. This module implements that contract on top of kmock's
 ``ObjectsArray`` (so kmock's per-object version history keeps working for assertions)
 and the global :class:`~airlock.sandbox._k8s_watch.EventLog`.
 
-All writes are serialised by one asyncio lock: admission hooks may be async, and a
-read-modify-write must not interleave with another write to the same object.
+All writes are serialised by one asyncio lock: admission (``_k8s_admission``) may await hooks
+and webhooks, and a read-modify-write must not interleave with another write to the same object.
 """
 
 from __future__ import annotations
@@ -17,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
-import inspect
 import json
-import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import kmock
 
 from airlock.sandbox import _k8s_errors as errors
+from airlock.sandbox._k8s_admission import Admission
 from airlock.sandbox._k8s_identity import UserInfo
 from airlock.sandbox._k8s_objects import (
     JSONObject,
@@ -46,8 +44,6 @@ from airlock.sandbox._k8s_patches import PatchError
 from airlock.sandbox._k8s_registry import Registry, ResourceType, types_from_crd
 from airlock.sandbox._k8s_selectors import FieldSelector, LabelSelector
 from airlock.sandbox._k8s_watch import Change, EventLog
-
-logger = logging.getLogger("airlock.sandbox.cluster")
 
 # Server-owned metadata that a client cannot set on create.
 _SERVER_METADATA = (
@@ -72,41 +68,6 @@ _IMMUTABLE_METADATA = (
 )
 
 
-@dataclass(frozen=True)
-class ResourceRef:
-    """What an admission hook is told about the resource being written."""
-
-    group: str
-    version: str
-    resource: str
-    subresource: str
-    kind: str
-    namespace: str | None
-    name: str
-
-    def __str__(self) -> str:
-        qualified = f"{self.resource}.{self.group}" if self.group else self.resource
-        return f"{qualified}/{self.subresource}" if self.subresource else qualified
-
-
-class AdmissionDenied(Exception):
-    """Raised by an admission hook to reject a write (403 Forbidden unless told otherwise)."""
-
-    def __init__(self, message: str, *, code: int = 403, reason: str = "Forbidden") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.reason = reason
-
-
-# hook(operation, resource, old, new, user) -> a replacement for `new`, or None to keep it.
-# Operations: CREATE, UPDATE, DELETE. `old` is None on CREATE, `new` is None on DELETE.
-AdmissionHook = Callable[
-    [str, ResourceRef, JSONObject | None, JSONObject | None, UserInfo],
-    Awaitable[JSONObject | None] | JSONObject | None,
-]
-
-
 def _is_crd(rt: ResourceType) -> bool:
     return (rt.group, rt.plural) == ("apiextensions.k8s.io", "customresourcedefinitions")
 
@@ -121,12 +82,13 @@ class Store:
         registry: Registry,
         objects: kmock.ObjectsArray,
         log: EventLog,
-        admission: list[AdmissionHook],
+        admission: Admission,
     ) -> None:
         self.registry = registry
         self.objects = objects
         self.log = log
         self.admission = admission
+        admission.attach(self)
         self.lock = asyncio.Lock()
         self._service_ips = 0
 
@@ -208,7 +170,7 @@ class Store:
     ) -> JSONObject:
         async with self.lock:
             obj = self._prepare_create(rt, namespace, body)
-            admitted = await self._admit("CREATE", rt, "", None, obj, user)
+            admitted = await self._admit("CREATE", rt, "", None, obj, user, dry_run=dry_run)
             if admitted is not obj:
                 obj = self._reassert_identity(obj, admitted)
             if dry_run:
@@ -322,7 +284,7 @@ class Store:
             if without_metadata_and_status(candidate) != without_metadata_and_status(old):
                 metadata["generation"] = int(old["metadata"].get("generation") or 0) + 1
 
-            admitted = await self._admit("UPDATE", rt, subresource, old, candidate, user)
+            admitted = await self._admit("UPDATE", rt, subresource, old, candidate, user, dry_run=dry_run)
             if admitted is not candidate:
                 candidate = self._reassert_identity(candidate, admitted, old=old)
 
@@ -418,7 +380,7 @@ class Store:
                     f"Precondition failed: ResourceVersion in precondition: {preconditions['resourceVersion']}, "
                     f"ResourceVersion in object meta: {metadata.get('resourceVersion')}",
                 )
-            await self._admit("DELETE", rt, "", old, None, user)
+            await self._admit("DELETE", rt, "", old, None, user, dry_run=dry_run)
             if dry_run:
                 return present(rt, old), not metadata.get("finalizers")
             if metadata.get("finalizers"):
@@ -500,31 +462,15 @@ class Store:
         old: JSONObject | None,
         new: JSONObject | None,
         user: UserInfo,
+        *,
+        dry_run: bool,
     ) -> JSONObject | None:
-        if not self.admission:
-            return new
-        source = new if new is not None else old
-        assert source is not None
-        metadata = source.get("metadata") or {}
-        ref = ResourceRef(
-            rt.group, rt.version, rt.plural, subresource, rt.kind, metadata.get("namespace"), metadata.get("name", "")
-        )
-        current = new
-        for hook in list(self.admission):
-            try:
-                result = hook(operation, ref, copy.deepcopy(old), copy.deepcopy(current), user)
-                if inspect.isawaitable(result):
-                    result = await result
-            except AdmissionDenied as denial:
-                raise errors.ApiError(denial.code, denial.reason, denial.message, {}) from None
-            except errors.ApiError:
-                raise
-            except Exception as error:
-                logger.exception("admission hook %r failed on %s %s", hook, operation, ref)
-                raise errors.forbidden(f"admission hook {getattr(hook, '__name__', hook)!s} failed: {error}") from None
-            if result is not None and operation != "DELETE":
-                current = result
-        return current
+        """Admission (see ``_k8s_admission``): the object to store, or ApiError to refuse the write."""
+        attributes = self.admission.attributes(operation, rt, subresource, old, new, user, dry_run=dry_run)
+        mutated = await self.admission.mutate(attributes)
+        # A real API server validates the object against its schema here, between the two phases.
+        await self.admission.validate(attributes.with_object(mutated))
+        return mutated
 
     def _commit(self, rt: ResourceType, event: str, obj: JSONObject, old: JSONObject | None) -> JSONObject:
         """Stamp a new resourceVersion, persist, and publish the change to watchers."""

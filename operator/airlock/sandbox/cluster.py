@@ -14,7 +14,8 @@ version history (``cluster.objects[...]``) is kept. The parts kmock 0.8 lacks or
 wrong are replaced (see the ``_k8s_*`` modules): resourceVersions/uid/generation, 409 on
 stale writes, 422 on failed patches, label/field selectors, ``/status`` and ``/scale``,
 typed lists, discovery, PUT, namespaces, the four patch types, watch-from-RV with 410,
-finalizers, CRDs, identities and admission hooks, server-side Tables.
+finalizers, CRDs, identities, admission (Python hooks, webhooks over HTTPS, ValidatingAdmissionPolicies
+in CEL), server-side Tables.
 
 How to run it:
 
@@ -51,6 +52,14 @@ import yaml
 from airlock.sandbox import _k8s_audit as audit
 from airlock.sandbox import _k8s_discovery as discovery
 from airlock.sandbox import _k8s_errors as errors
+from airlock.sandbox._k8s_admission import (
+    Admission,
+    AdmissionDenied,
+    AdmissionHook,
+    ResourceRef,
+    collecting_warnings,
+    warning_header,
+)
 from airlock.sandbox._k8s_errors import ApiError
 from airlock.sandbox._k8s_http import (
     ApiRequest,
@@ -61,15 +70,16 @@ from airlock.sandbox._k8s_http import (
     status_response,
     watch_response,
 )
-from airlock.sandbox._k8s_identity import UserInfo, authenticate, current_user, token_for
+from airlock.sandbox._k8s_identity import UserInfo, authenticate, current_user, parse_token, token_for
 from airlock.sandbox._k8s_identity import reset_current_user as _reset_user
 from airlock.sandbox._k8s_identity import set_current_user as _set_user
 from airlock.sandbox._k8s_objects import JSONObject, now, scale_view
 from airlock.sandbox._k8s_patches import json_patch, merge_patch, strategic_merge_patch
 from airlock.sandbox._k8s_registry import BUILTIN_TYPES, Registry, ResourceType
 from airlock.sandbox._k8s_selectors import parse_field_selector, parse_label_selector
-from airlock.sandbox._k8s_store import AdmissionDenied, AdmissionHook, ResourceRef, Store
+from airlock.sandbox._k8s_store import Store
 from airlock.sandbox._k8s_watch import EventLog
+from airlock.sandbox._k8s_webhooks import WebhookCall
 
 __all__ = [
     "KNOWN_GAPS",
@@ -81,6 +91,7 @@ __all__ = [
     "RunningServer",
     "SandboxCluster",
     "UserInfo",
+    "WebhookCall",
     "current_user",
     "kubeconfig",
     "main",
@@ -96,8 +107,17 @@ KNOWN_GAPS = """\
   tokens (anything else is 401) and Impersonate-* headers. client-go (kubectl) sends no credentials
   over plain HTTP, so write_kubeconfig() mirrors the token into the kubeconfig's as/as-groups.
 - No authorization: RBAC objects are stored and served but never enforced; anyone may impersonate.
-- Admission is only what SandboxCluster.admission hooks do (Python callables, API writes only, not
-  preload()); ValidatingAdmissionPolicy(Binding) and webhook configurations are stored, not evaluated.
+- Admission runs on API writes (not preload()) in the real server's order: SandboxCluster.admission
+  Python hooks and MutatingWebhookConfigurations, then ValidatingAdmissionPolicies (with bindings and
+  params) and ValidatingWebhookConfigurations. Not there: MutatingAdmissionPolicies, audit annotations
+  and the Audit action (no audit log), CEL cost budgets, policy status (typeChecking), the CEL
+  authorizer (an expression using it errs, and failurePolicy decides), optional types and the
+  url/ip/cidr/quantity/format/sets CEL libraries. CEL property escaping goes by field name, not by
+  schema: reserved words (namespace, ...) become __word__ except under map fields (annotations,
+  labels, data, ...). Webhooks get admission.k8s.io/v1 reviews only; clientConfig.service is reached
+  through SandboxCluster(service_endpoints=...) as there is no cluster network (the certificate is
+  still checked against the service's DNS name and caBundle). Admission runs under the store's single
+  write lock, so a slow webhook delays every write. generateName is resolved before admission.
 - No controllers: Deployments/StatefulSets/ReplicaSets never get Pods or status (kubectl rollout status
   waits forever); no garbage collection: ownerReferences and propagationPolicy are accepted and ignored,
   nothing cascades; deleting a Namespace deletes only the Namespace (no Terminating phase, no content
@@ -133,6 +153,8 @@ KNOWN_GAPS = """\
 - Every object version is kept in memory (kmock's history): fine for tests, demos and benchmarks of
   minutes, not for soak runs of days. Requests are kept only up to max_requests (default 10,000: kmock's
   request log and the audit records). /version reports v1.36.0.
+- A patch that removes the last annotation or label leaves metadata.annotations/labels as {}; a real
+  server omits the empty map.
 """
 
 T = TypeVar("T")
@@ -163,6 +185,11 @@ _current_request: contextvars.ContextVar[ApiRequest | None] = contextvars.Contex
 class SandboxCluster(kmock.KubernetesEmulator):
     """An in-memory Kubernetes API server (see the module docstring).
 
+    Admission configuration written through the API (ValidatingAdmissionPolicies and their
+    bindings, Mutating/ValidatingWebhookConfigurations) is enforced as a real server enforces
+    it (``_k8s_admission``); ``service_endpoints`` maps webhook Services to reachable addresses
+    (``{"name.namespace.svc:443": "127.0.0.1:9443"}``) and ``webhook_calls`` records every call.
+
     ``admission`` hooks are called before every persisted write as
     ``hook(operation, resource, old, new, user)`` (operation CREATE/UPDATE/DELETE,
     ``resource`` a :class:`ResourceRef`, ``user`` a :class:`UserInfo`); a hook returns a
@@ -171,6 +198,8 @@ class SandboxCluster(kmock.KubernetesEmulator):
     """
 
     admission: list[AdmissionHook] = attrs.field(factory=list)
+    # Where webhook Services are reached (there is no cluster network): "name.namespace.svc:443" -> "host:port".
+    service_endpoints: dict[str, str] = attrs.field(factory=dict)
     # Trim the watch log to this many changes (older resourceVersions then get 410 Gone).
     max_watch_changes: int | None = None
     bookmark_interval: float = 10.0
@@ -182,13 +211,15 @@ class SandboxCluster(kmock.KubernetesEmulator):
     _registry: Registry = attrs.field(factory=Registry, init=False)
     _log: EventLog = attrs.field(init=False)
     _store: Store = attrs.field(init=False)
+    _admission: Admission = attrs.field(init=False)
     _server_address: str = attrs.field(default="127.0.0.1:0", init=False)
 
     def __attrs_post_init__(self) -> None:
         # Deliberately not calling kmock's post-init: its discovery and CRUD fallbacks are
         # what this class replaces. User reactions (higher priority) still come first.
         self._log = EventLog(self.max_watch_changes)
-        self._store = Store(self._registry, self._objects, self._log, self.admission)
+        self._admission = Admission(self.admission, self.service_endpoints)
+        self._store = Store(self._registry, self._objects, self._log, self._admission)
         for rt in BUILTIN_TYPES:
             self._registry.register(rt)
         for namespace in _DEFAULT_NAMESPACES:
@@ -261,6 +292,11 @@ class SandboxCluster(kmock.KubernetesEmulator):
         """Requests received since the start, including those no longer kept."""
         return self._audit.count
 
+    @property
+    def webhook_calls(self) -> list[WebhookCall]:
+        """Every AdmissionReview sent to a webhook, oldest first (what, where, and the outcome)."""
+        return self._admission.webhook_calls
+
     def compact(self, keep: int = 0) -> None:
         """Forget old watch history, as etcd compaction does: older watches get 410 Gone."""
         self._log.compact(keep)
@@ -313,7 +349,12 @@ class SandboxCluster(kmock.KubernetesEmulator):
         user_token = _set_user(user)
         request_token = _current_request.set(api)
         try:
-            return await self._handle(request)
+            with collecting_warnings() as warnings:
+                served = await self._handle(request)
+            if warnings and not served.prepared:
+                for text in warnings:
+                    served.headers.add("Warning", warning_header(text))
+            return served
         except Exception as error:
             # A bug in the emulator or in a test's reaction: answer 500 and keep it for assertions.
             self.internal_errors.append(error)
@@ -655,11 +696,11 @@ def kubeconfig(url: str, token: str | None = None, namespace: str = "default") -
     user: JSONObject = {}
     if token:
         user["token"] = token
-        parts = token.split(":")
-        if len(parts) in (2, 3) and parts[0] == "user" and parts[1]:
-            user["as"] = parts[1]
-            if len(parts) == 3 and parts[2]:
-                user["as-groups"] = parts[2].split(",")
+        parsed = parse_token(token)
+        if parsed is not None:
+            user["as"] = parsed[0]
+            if parsed[1]:
+                user["as-groups"] = parsed[1]
     return {
         "apiVersion": "v1",
         "kind": "Config",

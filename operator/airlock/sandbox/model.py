@@ -16,6 +16,14 @@ Design choices, and why:
 * Control happens in-process (:meth:`ModelServer.inject` / :meth:`ModelServer.heal`) or
   over HTTP (``POST /control``) when the server runs in another process
   (``python -m airlock.sandbox.model --port P --app ml-prod/chatbot``).
+* Each app also answers the OpenAI-compatible API under ``/apps/<namespace>/<app>/v1/``
+  (:mod:`airlock.sandbox.chat`), following the same failure switches: a ``privacy``
+  failure makes its answers quote other customers' data. ``airlock guard`` in front of
+  it produces the real ``airlock_guard_*`` series the shipped policies query.
+
+The families below (``pii_detections_total``, ``answer_helpful_total``, …) are SYNTHETIC
+signals for the operator's own tests (exact rates, a thousand apps at no cost); no real
+model server exports them, and the shipped policies do not query them.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import argparse
 import itertools
 import json
 import math
+import re
 import signal
 import sys
 import threading
@@ -33,6 +42,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from airlock.sandbox import chat
 from airlock.sandbox._http_server import BackgroundServer, TrackingHTTPServer
 
 Clock = Callable[[], float]
@@ -101,6 +111,8 @@ class _App:
     tokens: float = 0.0
     duration_sum: float = 0.0
     buckets: list[float] = field(default_factory=lambda: [0.0] * len(BUCKETS))
+    fallback: bool = False  # a fallback model: its chat gives one safe answer whatever is injected
+    chats: int = 0  # chat requests answered so far (the n of the next answer)
 
     def __post_init__(self) -> None:
         self.labels = f'namespace="{_escape(self.namespace)}",app="{_escape(self.name)}"'
@@ -164,11 +176,28 @@ class _App:
         if failure == "latency":
             self._bucket_shares = _bucket_shares(self._param("latency", "factor", 1.0))
 
+    def chat_behaviour(self, now: float) -> chat.Behaviour:
+        """What the next chat answer does, from the failures switched on (deterministic shares)."""
+        n = self.chats
+        self.chats += 1
+
+        def share(fraction: float) -> bool:
+            # The n-th request falls in the share when floor((n+1)·f) steps up: exactly f of them.
+            return int((n + 1) * fraction) > int(n * fraction)
+
+        return chat.Behaviour(
+            leak="privacy" in self.failures,
+            refuse="drift" in self.failures and share(1.0 - self.helpful_ratio(now) / self.baseline.helpful_ratio),
+            fail=share(self._param("sudden", "fraction", 0.0)),
+            fallback=self.fallback,
+        )
+
     def describe(self) -> dict[str, Any]:
         return {
             "namespace": self.namespace,
             "app": self.name,
             "version": self.version,
+            "fallback": self.fallback,
             "healthy": not self.failures,
             "failures": {name: dict(params) for name, params in self.failures.items()},
         }
@@ -212,12 +241,28 @@ class ModelFleet:
 
     # -- app management -------------------------------------------------------------
 
-    def add_app(self, namespace: str, app: str, *, version: str | None = None) -> None:
-        """Add a healthy app (no-op if it exists). Its counters start at 0 now."""
+    def add_app(self, namespace: str, app: str, *, version: str | None = None, fallback: bool = False) -> None:
+        """Add a healthy app (no-op if it exists). Its counters start at 0 now.
+
+        ``fallback``: its chat endpoint always gives the one safe answer of a fallback model.
+        """
         with self._lock:
             key = f"{namespace}/{app}"
             if key not in self._apps:
-                self._apps[key] = _App(namespace, app, version or self.default_version, self.baseline, self.clock())
+                self._apps[key] = _App(
+                    namespace, app, version or self.default_version, self.baseline, self.clock(), fallback=fallback
+                )
+
+    def chat(self, app: AppRef, body: dict[str, Any]) -> tuple[int, str, chat.Behaviour, int]:
+        """Decide the app's next chat answer: (status, text, behaviour, n)."""
+        with self._lock:
+            target = self._find(app)
+            behaviour = target.chat_behaviour(self.clock())
+            n = target.chats - 1
+            model = target.name
+        if behaviour.fail:
+            return 500, model, behaviour, n
+        return 200, chat.answer_text(body, n, behaviour), behaviour, n
 
     @property
     def apps(self) -> list[tuple[str, str]]:
@@ -375,7 +420,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no such path {path}"})
 
     def do_POST(self) -> None:
-        if self.path.split("?", 1)[0] != "/control":
+        path = self.path.split("?", 1)[0]
+        match = _CHAT_PATH.fullmatch(path)
+        if match:
+            self._chat(match.group("namespace"), match.group("app"))
+            return
+        if path != "/control":
             self._json(404, {"error": f"no such path {self.path}"})
             return
         try:
@@ -386,6 +436,38 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, control(self.server.fleet, request))
         except (ValueError, KeyError, TypeError) as exc:
             self._json(400, {"error": str(exc).strip("'\"")})
+
+    def _chat(self, namespace: str, app: str) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            status, text, _, n = self.server.fleet.chat((namespace, app), body)
+        except KeyError as exc:
+            self._json(404, {"error": {"message": str(exc).strip("'\""), "code": "model_not_found"}})
+            return
+        except ValueError as exc:
+            self._json(400, {"error": {"message": str(exc), "code": "invalid_request"}})
+            return
+        if status != 200:
+            self._json(status, {"error": {"message": "the model failed (injected: sudden)", "code": "internal"}})
+            return
+        if body.get("stream") is True:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in chat.stream_events(body, text, app, n):
+                self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self._json(200, chat.completion(body, text, app, n))
+
+
+# /apps/<namespace>/<app>/v1/chat/completions (and /v1/completions): one OpenAI-compatible model per app.
+_CHAT_PATH = re.compile(r"/apps/(?P<namespace>[^/]+)/(?P<app>[^/]+)/v1/(chat/)?completions")
 
 
 def control(fleet: ModelFleet, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -405,7 +487,9 @@ def control(fleet: ModelFleet, request: Mapping[str, Any]) -> dict[str, Any]:
     if action == "add_app":
         namespace, name = parse_app(app)
         version = request.get("version")
-        fleet.add_app(namespace, name, version=None if version is None else str(version))
+        fleet.add_app(
+            namespace, name, version=None if version is None else str(version), fallback=request.get("fallback") is True
+        )
         return fleet.describe(app)
     if action == "set_version":
         return fleet.set_version(app, str(request["version"]))
@@ -467,8 +551,12 @@ class ModelServer(BackgroundServer):
     def heal(self, app: AppRef, failure: str | None = None) -> dict[str, Any]:
         return self.fleet.heal(app, failure)
 
-    def add_app(self, namespace: str, app: str, *, version: str | None = None) -> None:
-        self.fleet.add_app(namespace, app, version=version)
+    def add_app(self, namespace: str, app: str, *, version: str | None = None, fallback: bool = False) -> None:
+        self.fleet.add_app(namespace, app, version=version, fallback=fallback)
+
+    def chat_url(self, namespace: str, app: str) -> str:
+        """The base URL of the app's OpenAI-compatible API (an ``airlock guard --upstream``)."""
+        return f"{self.url}/apps/{namespace}/{app}"
 
     def set_version(self, app: AppRef, version: str) -> dict[str, Any]:
         return self.fleet.set_version(app, version)

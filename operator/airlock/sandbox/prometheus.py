@@ -421,14 +421,14 @@ class PrometheusProcess:
             for t in data["activeTargets"]
         }
 
-    def wait_for_scrape(self, timeout: float = 30.0) -> None:
-        """Wait until every configured target has been scraped successfully by this run.
+    def wait_for_scrape(self, timeout: float = 30.0, targets: Sequence[str] | None = None) -> None:
+        """Wait until every configured target (or those of ``targets``) has been scraped successfully by this run.
 
         This asks the targets API rather than querying ``up``: after a restart or a
         kill, the previous run's ``up == 1`` samples are still within the 5 m lookback
         and would make the wait return before anything was scraped again.
         """
-        expected = set(self.targets)
+        expected = set(self.targets if targets is None else targets)
         deadline = time.monotonic() + timeout
         last: object = None
         while True:
