@@ -101,6 +101,8 @@ def test_two_shards_never_act_on_the_same_system_and_together_cover_every_namesp
 
 def test_a_changed_shard_count_waits_for_the_old_layout_to_stop(sharded: Sharded) -> None:
     world = sharded.world
+    for name in ("shard-0-of-2", "shard-1-of-2"):  # the 2-shard layout is established first
+        wait_for(f"{name} leads", lambda n=name: sharded.replicas[n].role() == "leader", timeout=20)
     newcomer = start_replica(world, "shard-0-of-3", ["--shard", "0/3"])
     sharded.replicas[newcomer.name] = newcomer
     started = time.monotonic()
