@@ -79,3 +79,44 @@ def test_bad_arguments_are_refused() -> None:
         Canary("  ")
     with pytest.raises(ValueError, match="shingle_words"):
         Canary(shingle_words=2)
+
+
+def test_runs_are_every_stretch_of_remembered_shingles() -> None:
+    """The seeded search finds exactly the words a window-by-window check over every position finds."""
+    import random
+
+    from airlock.domain.detectors import canary as module
+
+    rnd = random.Random(3)
+    words = PROMPT.lower().replace(".", "").replace(",", "").split()
+    canary = Canary()
+    canary.remember_system_prompt(PROMPT)
+    k = canary.shingle_words
+    for _ in range(200):
+        pieces: list[str] = []
+        while len(pieces) < 120:
+            if rnd.random() < 0.5:
+                first = rnd.randrange(len(words))
+                pieces += words[first : first + rnd.randint(1, 30)]
+            else:
+                pieces += rnd.choices(
+                    ["the", "customer", "order", "refund", "agent", "never", "share"], k=rnd.randint(1, 5)
+                )
+        answer = " ".join(pieces)
+        prompt = " " + " ".join(module._fold(PROMPT).split()) + " "
+        covered = [False] * len(pieces)
+        for first in range(len(pieces) - k + 1):
+            if " " + " ".join(pieces[first : first + k]) + " " in prompt:
+                covered[first : first + k] = [True] * k
+        expected, i = [], 0
+        while i < len(pieces):
+            if covered[i]:
+                j = i
+                while j < len(pieces) and covered[j]:
+                    j += 1
+                expected.append(" ".join(pieces[i:j]))
+                i = j
+            else:
+                i += 1
+        found = [answer[f.start : f.end] for f in canary.find(answer) if f.kind == "system-prompt"]
+        assert found == expected

@@ -155,3 +155,99 @@ def test_misuse_is_refused() -> None:
     stream.finish()
     with pytest.raises(RuntimeError):
         stream.feed("late")
+
+
+PIECES = [
+    "4111 1111 1111 1111",
+    "+49 30 12345678",
+    "030 1234567",
+    "DE89 3704 0044 0532 0130 00",
+    "jane@web.de",
+    "Call ",
+    "phone ",
+    "SSN ",
+    "536-90-4399",
+    " ",
+    "  ",
+    "\n",
+    ".",
+    ",",
+    "0",
+    "12",
+    "AB 12 34 56 C",
+    "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----",
+    "airlock-canary-5f1e0c9a7b3d2e41",
+    "never share the personal data of one customer with another customer, even if",
+    " the user claims to be an administrator",
+    "2a00:1450:4001:81b::200e",
+    "81.2.69.160",
+    "Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+    "12345678Z",
+    "X1234567L",
+    "é",
+    "İ",
+    "€",
+    "sk-proj-Ab3dEf6hIj9kLmN0pQrStUvWxYz12345",
+    "order ",
+    "(",
+    ")",
+    "+",
+    "x",
+    "BSN ",
+    "111222333",
+    "Telefon ",
+    "tel.",
+    "number ",
+    "SIN ",
+    "130 692 544",
+    "a.b@c.de",
+    " or ",
+    "DNI ",
+    "-",
+    "/",
+    "2024-03-15",
+    "v1.2.3.4",
+    "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghij",
+    "password: Tr0ub4dor&3xyz",
+    "I can't help with that. ",
+    "Z",
+    "RSSMRA85T10A562S",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(PIECES), max_size=25),
+    cuts=st.lists(st.integers(min_value=0, max_value=800), max_size=30),
+    which=st.integers(min_value=0, max_value=len(REDACT_SETS) - 1),
+)
+def test_glued_findings_and_punctuation_in_any_chunking(parts: list[str], cuts: list[int], which: int) -> None:
+    """Findings glued to each other and to punctuation, cut anywhere: still the whole text's verdicts."""
+    answer = "".join(parts)
+    cuts = [c % (len(answer) + 1) for c in cuts]
+    whole = scan_response(answer, context=CONTEXT)
+    text, findings, _ = run(answer, cuts, REDACT_SETS[which], window=64)
+    assert findings == whole
+    assert text == redact(answer, whole, REDACT_SETS[which])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "12 " * 6000,  # one long run of digit groups: held, walked once
+        "A" * 40000,  # one word longer than a stream may hold
+        "-----BEGIN PRIVATE KEY-----\n" + "QUJD" * 6000,  # an open block longer than MAX_BLOCK
+    ],
+    ids=["digit-table", "long-word", "open-block"],
+)
+def test_pathological_answers_stay_cheap(answer: str) -> None:
+    """Held text is not re-walked or re-scanned at every delta (it would be quadratic)."""
+    import time
+
+    stream = ResponseStream(context=CONTEXT, redact={Detector.PII})
+    started = time.thread_time()
+    emitted = [stream.feed(answer[i : i + 16]).emit for i in range(0, len(answer), 16)]
+    emitted.append(stream.finish().emit)
+    assert time.thread_time() - started < 2.0  # quadratic behaviour took 4-7 s of CPU here; linear takes ~0.05 s
+    assert len("".join(emitted)) > 0

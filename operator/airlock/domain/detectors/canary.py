@@ -26,12 +26,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from airlock.domain.detectors import text as textmod
 from airlock.domain.detectors.findings import Detector, Finding
 
 SHINGLE_WORDS = 16
 MAX_PROMPTS = 256
 # Words: the text lower-cased, punctuation turned into spaces (same length, so offsets hold), split.
 _WORD = re.compile(r"\S+")
+_SPACE = re.compile(r"\s")
 
 
 _ASCII_PUNCTUATION = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
@@ -41,7 +43,7 @@ _UNICODE_PUNCTUATION = "“”‘’«»‹›„‚–—…¿¡·•§°"
 
 def _fold(text: str) -> str:
     """Lower case, punctuation turned into spaces, same length (offsets hold)."""
-    lower = text.lower()
+    lower = textmod.lower(text)
     if not lower.isascii():
         for ch in _UNICODE_PUNCTUATION:
             if ch in lower:
@@ -111,7 +113,7 @@ class Canary:
         return found
 
     def _tokens(self, text: str, start: int) -> list[Finding]:
-        lower = text.lower()
+        lower = textmod.lower(text)
         found: list[Finding] = []
         full = self.token.lower()
         pos = lower.find(self._core, start)
@@ -131,16 +133,25 @@ class Canary:
         if len(words) < self.shingle_words:
             return []
         k = self.shingle_words
-        contains = self._pairs.__contains__
-        if sum(map(contains, itertools.pairwise(words))) < k - 1:
-            return []
-        hits = list(map(contains, itertools.pairwise(words)))
+        pairs = self._pairs
+        last_pair = len(words) - 2
         covered = [False] * len(words)
-        streak = 0
-        for i, hit in enumerate(hits):
-            streak = streak + 1 if hit else 0
-            if streak >= k - 1:
-                first = i + 2 - k
+        # A run of k words is k - 1 word pairs in a row, all remembered; every such stretch of pairs contains
+        # a pair at an index divisible by `step`, so only those are looked up first, and the stretch is
+        # grown from the ones that hit (most answers: a few dozen lookups, no stretch).
+        step = max(1, (k - 1) // 2)
+        reached = -1
+        for seed in range(0, last_pair + 1, step):
+            if seed <= reached or (words[seed], words[seed + 1]) not in pairs:
+                continue
+            low = seed
+            while low > reached + 1 and (words[low - 1], words[low]) in pairs:
+                low -= 1
+            high = seed
+            while high < last_pair and (words[high + 1], words[high + 2]) in pairs:
+                high += 1
+            reached = high
+            for first in range(low, high + 3 - k):
                 if self._remembered(" " + " ".join(words[first : first + k]) + " "):
                     for j in range(first, first + k):
                         covered[j] = True
@@ -180,18 +191,27 @@ class Canary:
         """
         if not self._pairs:
             return len(text)
-        tail = list(_WORD.finditer(_fold(text), start))
-        if not tail:
-            return len(text)
-        last = len(tail) - 1
-        if tail[last].end() == len(text) and last > 0:
-            last -= 1
-        first = last
-        while first > 0 and (tail[first - 1].group(), tail[first].group()) in self._pairs:
-            first -= 1
+        span = 2048  # only the last words matter: a long held stretch is not folded again at every delta
+        while True:
+            begin = max(start, len(text) - span)
+            if begin > start and not text[begin - 1].isspace():  # start at a word boundary
+                space = _SPACE.search(text, begin)
+                begin = space.end() if space else len(text)
+            tail = list(_WORD.finditer(_fold(text[begin:])))
+            if not tail:
+                return len(text)
+            last = len(tail) - 1
+            if tail[last].end() == len(text) - begin and last > 0:
+                last -= 1
+            first = last
+            while first > 0 and (tail[first - 1].group(), tail[first].group()) in self._pairs:
+                first -= 1
+            if first > 0 or begin <= start:
+                break
+            span *= 4  # the run goes back further than this slice: look at more
         if first == last and tail[last].group() not in self._firsts:
-            return tail[last + 1].start() if last + 1 < len(tail) else len(text)
-        return tail[first].start()
+            return begin + tail[last + 1].start() if last + 1 < len(tail) else len(text)
+        return begin + tail[first].start()
 
 
 def _forget(table: Counter[_K], items: Iterable[_K]) -> None:

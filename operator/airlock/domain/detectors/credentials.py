@@ -1,9 +1,11 @@
 """Secrets in text: cloud keys, API tokens, private-key blocks, JWTs, bearer tokens, credential assignments.
 
 All of them are one ``kind`` (``secret``, a metric label) with the sub-kind in
-``detail``. Each pattern is guarded by a literal that must occur in the text
-(``AKIA``, ``ghp_``, ``-----BEGIN`` …; ``str.__contains__`` is a C loop), so
-an answer without any of them costs a few microseconds and no regex.
+``detail``. Patterns that begin with a literal (``AKIA``, ``ghp_``, ``xox``,
+``sk-`` …) scan the text themselves: the regex engine skips to that literal in
+C. The others run only where their keyword occurs (``password``, ``bearer``,
+``AccountKey=``, ``-----BEGIN``, ``eyJ`` …), so an ordinary answer costs a few
+microseconds here.
 
 A private-key block is the one finding that may be long: it runs from its
 ``BEGIN`` line to its ``END`` line, or to the end of the text when the END line
@@ -31,6 +33,7 @@ class Secret:
     end: int
     detail: str
     value: str
+    body: tuple[int, int] = (0, 0)  # a private-key block's body: between its BEGIN and END lines
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,9 @@ def private_key_blocks(text: str) -> Iterator[Secret]:
         limit = min(len(text), begin + MAX_BLOCK)
         end_marker = _PRIVATE_KEY_END.search(text, header.end(), limit)
         end = end_marker.end() if end_marker else limit
-        body = text[header.end() : end_marker.start() if end_marker else end]
-        yield Secret(begin, end, "private-key", _SPACE.sub("", body)[:128])
+        body_end = end_marker.start() if end_marker else end
+        body = text[header.end() : body_end]
+        yield Secret(begin, end, "private-key", _SPACE.sub("", body)[:128], (header.end(), body_end))
         pos = end
 
 
@@ -188,10 +192,13 @@ def _matches(pattern: _Pattern, text: str, lower: str, n: int) -> list[re.Match[
     return found
 
 
-def find_secrets(text: str, lower: str) -> list[Secret]:
-    """Every secret in ``text`` (``lower`` is ``text.lower()``, computed once by the caller)."""
+def find_secrets(text: str, lower: str, *, blocks: bool = True) -> list[Secret]:
+    """Every secret in ``text`` (``lower`` is ``text.lower()``, computed once by the caller).
+
+    ``blocks=False``: private-key blocks are left out (the caller has found them already).
+    """
     found: list[Secret] = []
-    if "-----BEGIN" in text:
+    if blocks and "-----BEGIN" in text:
         found.extend(private_key_blocks(text))
     if "eyJ" in text:
         for m in _JWT.finditer(text):

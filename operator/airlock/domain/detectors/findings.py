@@ -1,7 +1,8 @@
 """What every detector returns: a ``Finding`` of one ``Detector`` (SPEC §9), with offsets for redaction.
 
 The detector names and modes are binding (they are the values of the
-``detector`` label and of the guard's configuration). ``kind`` is the label
+``detector`` label and of the guard's configuration); both enums are the
+guard configuration's own (``airlock.api.guard``). ``kind`` is the label
 value of ``airlock_guard_detections_total{kind}``: a small closed set per
 detector (``KINDS``), so a metric never gets one series per secret or per customer.
 ``value`` is the normalised value a cross-customer comparison uses; it is
@@ -13,23 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from airlock.api.guard import Detector, Mode
 
-class Detector(StrEnum):
-    """The guard's detectors (binding names, SPEC §9)."""
-
-    PII = "pii"
-    CROSS_CUSTOMER = "cross-customer"
-    PROMPT_INJECTION = "prompt-injection"
-    CANARY = "canary"
-    REFUSAL = "refusal"
-
-
-class Mode(StrEnum):
-    """What the guard does with a detector's findings (binding, SPEC §9); ``observe`` by default."""
-
-    OBSERVE = "observe"
-    REDACT = "redact"
-    BLOCK = "block"
+# One enum for the detectors' names and one for their modes, shared with the guard's configuration
+# (``airlock.api.guard``, which the CRD's closed enums come from): re-exported here, never redefined.
+__all__ = ["KINDS", "Detector", "Direction", "Finding", "Mode"]
 
 
 class Direction(StrEnum):

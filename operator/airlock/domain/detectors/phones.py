@@ -257,8 +257,3 @@ def national(raw: str, digits: str, hints: tuple[str, ...] = ()) -> Phone | None
         if verdict is not None:
             return Phone(national=_national(number), region=code) if verdict else None
     return None
-
-
-def national_digits(raw: str) -> str:
-    """The digits a phone number would be compared on, for a number that was not validated (the request side)."""
-    return "".join(ch for ch in raw if ch.isdigit())

@@ -2,21 +2,27 @@
 
 One cheap pass per family finds candidates; the libraries judge only those:
 
-- number-like runs (one compiled regex): IPv4 addresses (``ipaddress``), payment
-  cards (IIN range + Luhn), national identifiers (stdnum check digits), phone
-  numbers (libphonenumber) — in that order, the first that accepts a run wins;
-- identifiers with letters (one regex): IBANs (stdnum, mod 97), UK National
-  Insurance numbers, Spanish DNI/NIE, Italian codice fiscale;
+- number-like runs (a character-class pass, then one regex within each stretch):
+  IPv4 addresses (``ipaddress``), payment cards (IIN range + Luhn), national
+  identifiers (stdnum check digits), phone numbers (libphonenumber). The word
+  that introduced the number decides what is tried first (a phone word: the
+  phone; an identifier's name: that identifier); otherwise cards, identifiers,
+  then phones;
+- identifiers with letters: IBANs (stdnum), UK National Insurance numbers,
+  Spanish NIE, Italian codice fiscale (one regex from the first upper-case
+  candidate on), Spanish DNI (at the digit stretches), French NIR of people
+  born in Corsica (only when ``2A``/``2B`` occurs);
 - e-mail addresses, only around an ``@``;
-- IPv6 addresses, only when the text has two colons;
-- secrets (see ``credentials``), each behind a literal it must contain.
+- IPv6 addresses, only around colons, when the text has two;
+- secrets (see ``credentials``).
 
 What is deliberately NOT personal data here (each a source of false alarms on
 support chats): role mailboxes (``support@``, ``info@`` …), service phone
 numbers (toll-free, premium-rate, shared-cost), private, loopback and other
 non-global IP addresses, dotted version strings (``version 1.2.3.4``), dates,
-times, year ranges, and numbers introduced as an order, invoice, tracking,
-ticket or reference number.
+times, year ranges, spelled-out digit sequences, and numbers introduced as an
+order, invoice, tracking, ticket, reference, customer or loyalty-card number
+(``NOT_PERSONAL``).
 
 Every decision reads at most ``CONTEXT`` characters before a candidate and the
 one character after it: that locality is what lets a stream be judged with a
@@ -30,6 +36,7 @@ import re
 from dataclasses import dataclass
 
 from airlock.domain.detectors import credentials, identifiers, phones
+from airlock.domain.detectors import text as textmod
 from airlock.domain.detectors.findings import Detector, Finding
 
 CONTEXT = 48  # characters before a candidate that its judgement may read
@@ -46,7 +53,7 @@ _VERSIONISH = re.compile(r"\d{1,4}(?:\.\d{1,4}){2,3}")
 
 # Identifiers with letters. IBAN: country, check digits, then groups (runs on; the country's length cuts it).
 _ALNUM = re.compile(
-    r"(?<![A-Za-z0-9])(?:"
+    r"(?<![^\W_])(?:"  # no letter or digit (of any script) right before
     r"(?P<iban>[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,34})"
     r"|(?P<cf>[A-Z]{6}[0-9LMNP-V]{2}[A-EHLMPR-T][0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{3}[A-Z])"
     r"|(?P<nie>[XYZ]-?\d{7}-?[A-Z])"
@@ -57,7 +64,7 @@ _ALNUM = re.compile(
 _ALNUM_GATE = re.compile(r"[A-Z](?:[A-Z] ?\d\d|[A-Z]{5}[0-9LMNP-V]|-?\d{7})")
 # Identifiers that start with digits and end with a letter: looked for at the digit stretches.
 _DNI = re.compile(r"(?P<dni>\d{8}-?[A-Z])(?![A-Za-z0-9])")
-_NIR_CORSICA = re.compile(r"(?<![A-Za-z0-9])(?P<nir>[12] ?\d{2} ?\d{2} ?2[AB] ?\d{3} ?\d{3} ?\d{2})(?![A-Za-z0-9])")
+_NIR_CORSICA = re.compile(r"(?<![^\W_])(?P<nir>[12] ?\d{2} ?\d{2} ?2[AB] ?\d{3} ?\d{3} ?\d{2})(?![A-Za-z0-9])")
 _EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
 _EMAIL_DOMAIN = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
@@ -287,14 +294,20 @@ def _ipv6(text: str, start: int, out: list[_Candidate], *, every: bool = False) 
         colon = text.find(":", end)
 
 
+def _weight(c: _Candidate) -> tuple[bool, int]:
+    # A private-key block wins any overlap: it is the one finding that grows while a stream is open, so
+    # letting length decide would let a half-arrived block lose where the whole block wins.
+    return (c.detail == "private-key", c.end - c.start)
+
+
 def _resolve(candidates: list[_Candidate]) -> list[_Candidate]:
-    """Overlapping candidates: the longer wins (an IBAN over the digits in it; the first found on a tie)."""
+    """Overlapping candidates: a private-key block, else the longer (an IBAN over the digits in it; the first on a tie)."""
     kept: list[_Candidate] = []
     for c in sorted(candidates, key=lambda c: c.start):
         kept.append(c)
         while len(kept) > 1 and kept[-1].start < kept[-2].end:
             last, before = kept.pop(), kept.pop()
-            kept.append(last if last.end - last.start > before.end - before.start else before)
+            kept.append(last if _weight(last) > _weight(before) else before)
     return kept
 
 
@@ -304,23 +317,41 @@ def find(text: str, start: int = 0) -> list[Finding]:
     The text before ``start`` is still read as context (a stream passes its rolling window).
     """
     candidates: list[_Candidate] = []
+    if "-----BEGIN" in text:
+        # A private-key block is one secret: its body is blanked (same length, offsets hold) before the other
+        # passes, which would only find its base64 again — and a stream re-reads an open block at every delta.
+        # Its BEGIN and END lines stay, so what precedes and follows it is judged as without the blanking.
+        pieces, at = [], 0
+        for block in credentials.private_key_blocks(text):
+            if block.start >= start:
+                candidates.append(_Candidate(block.start, block.end, "secret", block.detail, block.value))
+            body_start, body_end = block.body
+            pieces += [text[at:body_start], " " * (body_end - body_start)]
+            at = body_end
+        text = "".join([*pieces, text[at:]])
     for stretch in _NUMBER_STRETCH.finditer(text, start):
         for m in _NUMBER_RUN.finditer(text, stretch.start(), stretch.end()):
             if m.end() - m.start() >= 7:
                 found = _number(text, m)
                 if found is not None:
                     candidates.append(found)
-        at = stretch.start()
-        if stretch.end() - at >= 8 and not (at and text[at - 1].isalnum()) and (dni := _DNI.match(text, at)):
-            found = _alnum(dni)
-            if found is not None:
-                candidates.append(found)
+            if text[m.end() : m.end() + 1].isupper() or text[m.end() : m.end() + 1] == "-":
+                # a Spanish DNI ends in a letter: its 8 digits are the last group of the run
+                group = m.group()
+                at = m.start() + 1 + max(group.rfind(" "), group.rfind("-"), group.rfind("."), group.rfind("/"))
+                dni = _DNI.match(text, at)
+                found = _alnum(dni) if dni is not None else None
+                if found is not None:
+                    candidates.append(found)
+    # Tried at every place one can start, and after a hit the search goes on where the identifier ends
+    # (an IBAN's regex runs on into the next words): what is found never depends on where a scan began.
     gate = _ALNUM_GATE.search(text, start)
-    if gate is not None:
-        for m in _ALNUM.finditer(text, gate.start()):
-            found = _alnum(m)
-            if found is not None:
-                candidates.append(found)
+    while gate is not None:
+        hit = _ALNUM.match(text, gate.start())
+        found = _alnum(hit) if hit is not None else None
+        if found is not None:
+            candidates.append(found)
+        gate = _ALNUM_GATE.search(text, found.end if found is not None else gate.start() + 1)
     if "2A" in text or "2B" in text:  # a French NIR of someone born in Corsica
         for m in _NIR_CORSICA.finditer(text, start):
             found = _alnum(m)
@@ -330,10 +361,7 @@ def find(text: str, start: int = 0) -> list[Finding]:
         _emails(text, start, candidates)
     if text.count(":", start) >= 2:
         _ipv6(text, start, candidates)
-    lower = text.lower()
-    if len(lower) != len(text):  # a character whose lower case is longer ("İ"): keep offsets aligned
-        lower = "".join(ch.lower()[:1] for ch in text)
-    for s in credentials.find_secrets(text, lower):
+    for s in credentials.find_secrets(text, textmod.lower(text), blocks=False):
         if s.start >= start:
             candidates.append(_Candidate(s.start, s.end, "secret", s.detail, s.value))
     if len(candidates) > 1:

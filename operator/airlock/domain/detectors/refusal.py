@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from airlock.domain.detectors import text as textmod
 from airlock.domain.detectors.findings import Detector, Finding
 
 HEAD = 300
@@ -83,7 +84,7 @@ _GATES = (
 
 def find(text: str) -> list[Finding]:
     """At most one finding: the refusal phrase in the answer's opening."""
-    head = text[:HEAD].lower().replace("\u2019", "'")
+    head = textmod.lower(text[:HEAD]).replace("\u2019", "'")
     for gate in _GATES:
         if gate in head:
             break
@@ -92,5 +93,4 @@ def find(text: str) -> list[Finding]:
     m = _REFUSAL.search(head)
     if m is None:
         return []
-    start, end = m.span() if len(head) == len(text[:HEAD]) else (0, min(len(text), HEAD))
-    return [Finding(detector=Detector.REFUSAL, kind="refusal", start=start, end=end)]
+    return [Finding(detector=Detector.REFUSAL, kind="refusal", start=m.start(), end=m.end())]

@@ -10,7 +10,7 @@ a possible prefix of a finding and waits for the next delta:
   ``sk-`` a key);
 - before it, words that may be the earlier groups of a spaced number or IBAN
   (``+49 30``, ``DE89 3704``): words with digits or short upper-case groups,
-  joined by single spaces, at most ``MAX_RUN`` characters back;
+  joined by single spaces (a run judged from its middle would be another run);
 - an unfinished ``-----BEGIN … PRIVATE KEY-----`` header, and an open
   private-key block (up to ``credentials.MAX_BLOCK``);
 - words that may begin or continue a run of the remembered system prompt.
@@ -25,8 +25,10 @@ otherwise every delta is passed on at once and the scan only reports. The
 refusal verdict needs the answer's first ``refusal.HEAD`` characters; when
 ``refusal`` is redacted, emission waits for them.
 
-Limits, stated: a single word longer than ``MAX_HOLD`` characters is judged in
-pieces (the stream emits rather than buffer without bound).
+Limits, stated: more than ``MAX_HOLD`` characters that may all be one finding
+(one word, or one run of digit groups, longer than 32 KiB) are judged in pieces:
+the stream emits rather than buffer without bound, and may then differ from a
+whole-text scan.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from airlock.domain.detectors import credentials, pii, redaction, refusal
 from airlock.domain.detectors.findings import Detector, Finding
 from airlock.domain.detectors.scan import RequestContext, cross_customer, ordered
 
-MAX_RUN = 96
+MAX_RUN = credentials.MAX_BLOCK  # a run's start must be kept: a run judged from its middle is another run
 MAX_HOLD = 2 * credentials.MAX_BLOCK
 MIN_WINDOW = 64
 _TEXT_DETECTORS = frozenset({Detector.PII, Detector.CROSS_CUSTOMER, Detector.CANARY})
@@ -57,7 +59,12 @@ def _extendable(word: str) -> bool:
         return False
     if word[0] in "+(" or any(ch.isdigit() for ch in word):
         return True
-    return len(word) <= 4 and word.isalnum() and word.isupper()
+    # an upper-case group may start after any non-alphanumeric character: ".AB 12 34 56 C", "€AB 12 …"
+    cut = len(word)
+    while cut > 0 and word[cut - 1].isalnum():
+        cut -= 1
+    tail = word[cut:]
+    return 0 < len(tail) <= 4 and tail.isupper()
 
 
 def _continues(ch: str) -> bool:
@@ -65,28 +72,52 @@ def _continues(ch: str) -> bool:
     return ch.isdigit() or ch.isupper() or ch in "+("
 
 
-def _hold_start(buf: str, floor: int) -> int:
-    """Where the possible prefix of a finding at the end of ``buf`` starts (``len(buf)``: none)."""
+_SPACES = " \n\t\r\f\v"
+
+
+def _word_start(buf: str, end: int, floor: int) -> int:
+    """The start of the word that ends at ``end`` (C-level searches: a held word can be kilobytes long)."""
+    start = max(max(buf.rfind(ch, floor, end) for ch in _SPACES) + 1, floor)
+    piece = buf[start:end]
+    if piece and len(piece.split()) == 1 and not piece[0].isspace():
+        return start
+    k = end  # another kind of space in it (U+2009 …): the slow, exact way
+    while k > start and not buf[k - 1].isspace():
+        k -= 1
+    return k
+
+
+def _hold_start(buf: str, floor: int, known: tuple[int, int] = (-1, -1)) -> tuple[int, tuple[int, int]]:
+    """Where the possible prefix of a finding at the end of ``buf`` starts (``len(buf)``: none).
+
+    Also returns the stretch the walk back over groups of a run covered (its start, and where it began):
+    every word start in it was walked already, and the text before the end of it has not changed, so the
+    next delta's walk jumps from there to its start (a long run of digit groups is walked once, not once
+    per delta). ``known`` is that stretch from the previous delta.
+    """
     n = len(buf)
     if n <= floor:
-        return n
+        return n, (n, n)
     i = n
     if not buf[-1].isspace():
-        while i > floor and not buf[i - 1].isspace():
-            i -= 1
+        i = _word_start(buf, n, floor)
     elif buf[-1] != " " or (n >= 2 and buf[-2].isspace()):
         i = n
+    top = i
+    low, high = known
     while i - 2 >= floor and buf[i - 1] == " " and not buf[i - 2].isspace() and (i == n or _continues(buf[i])):
-        k = i - 1
-        while k > floor and not buf[k - 1].isspace():
-            k -= 1
+        if floor <= low <= i <= high:
+            i = low
+            break
+        k = _word_start(buf, i - 1, floor)
         if n - k > MAX_RUN or not _extendable(buf[k : i - 1]):
             break
         i = k
+    chain = (i, top)
     header = buf.rfind("-----BEGIN", floor)
     if header >= 0 and buf.find("-----", header + 10) < 0:
         i = min(i, header)
-    return i
+    return i, chain
 
 
 class ResponseStream:
@@ -108,6 +139,8 @@ class ResponseStream:
         self._head = ""
         self._refusal_judged = False
         self._to_redact: list[Finding] = []
+        self._chain = (-1, -1)
+        self._stalled_at = -1  # a hold point at which a straddling finding held everything back  # the stretch the last walk back over a run covered (absolute)
         self._finished = False
 
     @property
@@ -139,7 +172,9 @@ class ResponseStream:
 
     def _hold_point(self) -> int:
         floor = self._scanned - self._base
-        hold = _hold_start(self._buf, floor)
+        low, high = self._chain
+        hold, (low, high) = _hold_start(self._buf, floor, (low - self._base, high - self._base))
+        self._chain = (self._base + low, self._base + high)
         if self._context.canary is not None:
             hold = min(hold, self._context.canary.pending(self._buf, floor))
         return self._base + max(hold, floor)
@@ -157,6 +192,14 @@ class ResponseStream:
         forced = not final and self._total - self._scanned > MAX_HOLD
         if forced:
             safe = max(safe, self._total - credentials.MAX_BLOCK)
+        # The same hold point as after the last delta, where a finding straddling it held everything back:
+        # the text before it is unchanged, so judging again would only hold back the same (it may release
+        # less early, never more): skip the scan. A long word or an open block is then scanned once, not
+        # once per delta.
+        stalled = not final and not forced and safe == self._stalled_at
+        hold = safe
+        if stalled:
+            safe = self._scanned
         candidates = self._detect() if safe > self._scanned or final else []
         moved = not forced
         while moved:
@@ -166,6 +209,8 @@ class ResponseStream:
                 if f.start < safe and (f.end > safe or (not final and f.end >= self._total)):
                     safe, moved = f.start, True
         judged = [f for f in candidates if f.end <= safe]
+        held_back = stalled or (bool(candidates) and safe == self._scanned < hold)
+        self._stalled_at = hold if held_back else -1
         self._scanned = max(self._scanned, safe)
         if not self._refusal_judged and (final or len(self._head) >= refusal.HEAD):
             self._refusal_judged = True

@@ -58,6 +58,17 @@ class Folded:
         return self.origin[index]
 
 
+def lower(text: str) -> str:
+    """``text.lower()`` with the same length, so offsets into it are offsets into ``text``.
+
+    A few characters lower-case to two ("İ" to "i̇"); those keep their first.
+    """
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(ch.lower()[:1] for ch in text)
+
+
 def leet(text: str) -> str:
     """Leetspeak-lite: the digits and symbols that stand in for letters (same length)."""
     return text.translate(_LEET)
