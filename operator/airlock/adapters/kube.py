@@ -138,7 +138,6 @@ class KubeClient:
         self._session: aiohttp.ClientSession | None = None
         self._field_manager = field_manager
         self._slots = asyncio.Semaphore(CONCURRENCY)
-        self.calls = 0  # requests sent (the scale benchmark reports API calls per cycle)
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -183,7 +182,6 @@ class KubeClient:
         async with self._slots:
             if method in WRITES and self.fence is not None and (why := self.fence.refusal()) is not None:
                 raise Fenced(why)
-            self.calls += 1
             try:
                 async with self._http().request(method, url, data=data, headers=headers, params=query) as response:
                     text = await response.text()
