@@ -3,7 +3,7 @@
 Every rendered object of a Kubernetes API group is validated against the OpenAPI
 schemas of the two newest Kubernetes versions ``kubernetes-validate`` knows; the
 promises the chart makes (least-privilege RBAC, the restricted Pod Security
-profile, one operator replica, admission manifests identical to
+profile, two leader-elected replicas per shard, admission manifests identical to
 ``policies/admission/``) are asserted on the rendered objects.
 """
 
@@ -76,6 +76,17 @@ VALUE_SETS: dict[str, tuple[str, str, dict[str, Any]]] = {
     ),
     "all-on": ("airlock", "airlock-system", ALL_ON),
     "other-release-and-namespace": ("prod", "ops", {**ALL_ON, "webhook": {"certManager": {"enabled": False}}}),
+    "sharded": (
+        "airlock",
+        "airlock-system",
+        {
+            "prometheus": {"url": URL},
+            "shards": 3,
+            "prometheusRule": {"enabled": True},
+            "serviceMonitor": {"enabled": True},
+        },
+    ),
+    "single": ("airlock", "airlock-system", {"prometheus": {"url": URL}, "leaderElection": {"enabled": False}}),
 }
 
 
@@ -115,8 +126,15 @@ def one(case: str, kind: str, name: str | None = None) -> dict[str, Any]:
     return matches[0]
 
 
-def container(case: str) -> dict[str, Any]:
-    spec: dict[str, Any] = one(case, "Deployment")["spec"]["template"]["spec"]
+def deployments(case: str) -> list[dict[str, Any]]:
+    found = of_kind(case, "Deployment")
+    assert found, case
+    return found
+
+
+def container(case: str, deployment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The operator container (of ``deployment``, else of the first Deployment)."""
+    spec: dict[str, Any] = (deployment or deployments(case)[0])["spec"]["template"]["spec"]
     assert len(spec["containers"]) == 1
     found: dict[str, Any] = spec["containers"][0]
     return found
@@ -137,11 +155,11 @@ def permissions(case: str, role_kind: str, name: str) -> set[tuple[str, str, str
     return found
 
 
-def parsed_args(case: str) -> argparse.Namespace:
+def parsed_args(case: str, deployment: dict[str, Any] | None = None) -> argparse.Namespace:
     # The flags the chart passes, read by the real `airlock run` parser.
     parser = argparse.ArgumentParser()
     run_cli.register(parser.add_subparsers())
-    return parser.parse_args(["run", *container(case)["args"]])
+    return parser.parse_args(["run", *container(case, deployment)["args"]])
 
 
 @pytest.mark.parametrize("case", VALUE_SETS)
@@ -234,7 +252,7 @@ CLUSTER_READS = {
 def test_cluster_wide_rbac_is_exactly_what_the_operator_calls() -> None:
     assert permissions("default", "ClusterRole", "airlock") == OPERATOR_PERMISSIONS
     assert permissions("default", "ClusterRole", "airlock-cluster") == CLUSTER_READS
-    assert of_kind("default", "Role") == []
+    assert [r["metadata"]["name"] for r in of_kind("default", "Role")] == ["airlock-leader-election"]
     # No Pods; Secrets only one GET at a time (never listed or watched, so never cached).
     everything = {r for _, rule in rbac_rules("default") for r in rule["resources"]}
     assert not everything & {"pods", "pods/exec"}
@@ -268,7 +286,10 @@ SECRET_READS = {"get", "list", "watch", "*"}
 @pytest.mark.parametrize("case", VALUE_SETS)
 def test_the_operator_cannot_take_over_the_cluster(case: str) -> None:
     roles = _bound_to_the_operator(case)
-    assert {r["kind"] for r in roles} == ({"Role", "ClusterRole"} if "namespaced" in case else {"ClusterRole"})
+    elected = VALUE_SETS[case][2].get("leaderElection", {}).get("enabled", True)
+    # A Role per watched namespace, and with leader election one for the Lease in the release namespace.
+    expected = {"ClusterRole"} | ({"Role"} if "namespaced" in case or elected else set())
+    assert {r["kind"] for r in roles} == expected
     allowed_secrets = VALUE_SETS[case][2].get("notificationSecrets", ["airlock-notify"])
     secret_rules = []
     for role in roles:
@@ -314,7 +335,7 @@ def test_the_readme_rbac_table_lists_every_rule_of_the_operator(case: str) -> No
 
 
 def test_namespaced_mode_uses_a_role_per_namespace() -> None:
-    roles = of_kind("namespaced", "Role")
+    roles = [r for r in of_kind("namespaced", "Role") if r["metadata"]["name"] == "airlock"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["ml-prod", "ml-staging"]
     for role in roles:
         granted = {
@@ -325,7 +346,7 @@ def test_namespaced_mode_uses_a_role_per_namespace() -> None:
             for v in rule["verbs"]
         }
         assert granted == OPERATOR_PERMISSIONS
-    bindings = of_kind("namespaced", "RoleBinding")
+    bindings = [b for b in of_kind("namespaced", "RoleBinding") if b["metadata"]["name"] == "airlock"]
     assert {b["subjects"][0]["namespace"] for b in bindings} == {"airlock-system"}
     cluster_roles = {r["metadata"]["name"] for r in of_kind("namespaced", "ClusterRole")}
     assert cluster_roles == {"airlock-cluster", "airlock-responder"}
@@ -371,52 +392,138 @@ def test_responder_role_and_bindings() -> None:
 
 @pytest.mark.parametrize("case", VALUE_SETS)
 def test_pod_meets_the_restricted_pod_security_profile(case: str) -> None:
-    pod = one(case, "Deployment")["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    security = container(case)["securityContext"]
-    assert security["runAsNonRoot"] is True
-    assert security["runAsUser"] == 65532
-    assert security["readOnlyRootFilesystem"] is True
-    assert security["allowPrivilegeEscalation"] is False
-    assert security["capabilities"] == {"drop": ["ALL"]}
-    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert "hostNetwork" not in pod
-    assert "hostPID" not in pod
-    # The one writable path.
-    tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
-    assert "emptyDir" in tmp
-    assert {"name": "tmp", "mountPath": "/tmp"} in container(case)["volumeMounts"]
+    for deployment in deployments(case):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        security = container(case, deployment)["securityContext"]
+        assert security["runAsNonRoot"] is True
+        assert security["runAsUser"] == 65532
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert "hostNetwork" not in pod
+        assert "hostPID" not in pod
+        # The one writable path.
+        tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
+        assert "emptyDir" in tmp
+        assert {"name": "tmp", "mountPath": "/tmp"} in container(case, deployment)["volumeMounts"]
 
 
 @pytest.mark.parametrize("case", VALUE_SETS)
-def test_one_operator_replica_with_probes_and_resources(case: str) -> None:
+def test_operator_replicas_probes_and_resources(case: str) -> None:
     _, namespace, values = VALUE_SETS[case]
-    deployment = one(case, "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-    main = container(case)
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert main[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
-    ports = {p["name"]: p["containerPort"] for p in main["ports"]}
-    assert main["resources"]["requests"]
-    assert main["resources"]["limits"]["memory"]
-    args = parsed_args(case)
-    assert args.prometheus_url == URL
-    assert (ports["health"], ports["metrics"]) == (args.health_port, args.metrics_port) == (8080, 9090)
-    assert args.health_address == "0.0.0.0"
-    assert args.metrics_address == values.get("metricsAddress", "0.0.0.0")
-    assert args.peering is None  # standalone Kopf
-    sa = one(case, "ServiceAccount")
-    assert args.operator_username == f"system:serviceaccount:{namespace}:{sa['metadata']['name']}"
-    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
-    assert args.admin_group == values.get("adminGroups", ["airlock-admins", "system:masters"])
-    pdb = one(case, "PodDisruptionBudget")
-    assert (
-        pdb["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
-    )
-    metrics = one(case, "Service", deployment["metadata"]["name"] + "-metrics")
-    assert metrics["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    elected = values.get("leaderElection", {}).get("enabled", True)
+    pdbs = of_kind(case, "PodDisruptionBudget")
+    assert len(pdbs) == len(deployments(case))
+    for deployment in deployments(case):
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        main = container(case, deployment)
+        args = parsed_args(case, deployment)
+        pdb = next(p for p in pdbs if p["metadata"]["name"] == deployment["metadata"]["name"])
+        assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        if elected:
+            # SPEC §10: two replicas, one leader; a new pod before an old one stops; never below one.
+            assert deployment["spec"]["replicas"] == 2
+            assert deployment["spec"]["strategy"] == {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            }
+            assert pdb["spec"] == {"minAvailable": 1, "selector": pdb["spec"]["selector"]}
+            assert args.leader_elect is True
+            assert (args.lease_duration, args.renew_deadline, args.retry_period) == (4.0, 3.0, 0.5)
+            affinity = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+            term = affinity["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+            assert term["topologyKey"] == "kubernetes.io/hostname"
+            assert term["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+        else:
+            assert deployment["spec"]["replicas"] == 1
+            assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+            assert pdb["spec"]["maxUnavailable"] == 1
+            assert args.leader_elect is False
+            assert "affinity" not in deployment["spec"]["template"]["spec"]
+        # The identity in the Lease is the pod's name; the Lease lives in the release namespace.
+        env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in main["env"] if "valueFrom" in e}
+        assert env == {"POD_NAME": "metadata.name", "AIRLOCK_LEASE_NAMESPACE": "metadata.namespace"}
+        assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+        assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}  # leader or standby
+        ports = {p["name"]: p["containerPort"] for p in main["ports"]}
+        assert main["resources"]["requests"]
+        assert main["resources"]["limits"]["memory"]
+        assert args.prometheus_url == URL
+        assert (ports["health"], ports["metrics"]) == (args.health_port, args.metrics_port) == (8080, 9090)
+        assert args.health_address == "0.0.0.0"
+        assert args.metrics_address == values.get("metricsAddress", "0.0.0.0")
+        assert args.peering is None  # standalone Kopf: leader election, not peering
+        sa = one(case, "ServiceAccount")
+        assert args.operator_username == f"system:serviceaccount:{namespace}:{sa['metadata']['name']}"
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+        assert args.admin_group == values.get("adminGroups", ["airlock-admins", "system:masters"])
+        # Every replica of every shard serves metrics and (stateless) admission reviews.
+        base = one(case, "ServiceAccount")["metadata"]["name"]
+        metrics = one(case, "Service", base + "-metrics")
+        assert metrics["spec"]["selector"].items() <= pod_labels.items()
+
+
+def test_shards_are_separate_deployments_with_one_lease_each() -> None:
+    found = deployments("sharded")
+    assert [d["metadata"]["name"] for d in found] == ["airlock-shard-0", "airlock-shard-1", "airlock-shard-2"]
+    shards = [parsed_args("sharded", d).shard for d in found]
+    assert [(s.index, s.count) for s in shards] == [(0, 3), (1, 3), (2, 3)]
+    assert [s.lease_name() for s in shards] == ["airlock-shard-0-of-3", "airlock-shard-1-of-3", "airlock-shard-2-of-3"]
+    # No Deployment's selector matches another shard's pods.
+    for mine in found:
+        for other in found:
+            if other is not mine:
+                labels = other["spec"]["template"]["metadata"]["labels"]
+                assert not mine["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    role = one("sharded", "Role", "airlock-leader-election")
+    assert role["rules"][0]["resourceNames"] == [s.lease_name() for s in shards]
+    alerts = [r for g in one("sharded", "PrometheusRule")["spec"]["groups"] for r in g["rules"]]
+    no_leader = [r for r in alerts if r["alert"] == "AirlockNoLeader"]
+    assert [r["labels"]["lease"] for r in no_leader] == [s.lease_name() for s in shards]
+
+
+def test_leader_election_rbac_is_a_role_in_the_release_namespace_only() -> None:
+    for case in ("default", "other-release-and-namespace", "namespaced"):
+        _, namespace, _ = VALUE_SETS[case]
+        role = next(r for r in of_kind(case, "Role") if r["metadata"]["name"].endswith("-leader-election"))
+        assert role["metadata"]["namespace"] == namespace
+        assert role["rules"] == [
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": ["airlock"],  # SPEC §10: the Lease is `airlock`
+                "verbs": ["get", "update"],
+            },
+            # create cannot name its object; list finds a Lease of another shard count.
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create", "list"]},
+        ]
+        binding = one(case, "RoleBinding", role["metadata"]["name"])
+        assert binding["metadata"]["namespace"] == namespace
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": role["metadata"]["name"],
+        }
+        assert binding["subjects"][0]["namespace"] == namespace
+        assert not any("leases" in rule["resources"] for obj, rule in rbac_rules(case) if obj["kind"] == "ClusterRole")
+    assert not [r for r in of_kind("single", "Role") if "leader-election" in r["metadata"]["name"]]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"leaderElection": {"leaseDurationSeconds": 4, "renewDeadlineSeconds": 4}}, "must be shorter than"),
+        ({"leaderElection": {"renewDeadlineSeconds": 1, "retryPeriodSeconds": 1}}, "must be longer than 1.2"),
+        ({"leaderElection": {"enabled": False}, "shards": 2}, "shards > 1 needs leaderElection"),
+    ],
+)
+def test_unsafe_leader_election_values_are_refused_at_render(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.HelmError, match=message):
+        chart().render({"prometheus": {"url": URL}, **values}, name="airlock", namespace="airlock-system")
 
 
 def _expected_webhooks(namespace: str, service: str, username: str) -> dict[str, list[dict[str, Any]]]:
@@ -543,6 +650,7 @@ def test_monitoring_objects() -> None:
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     rules = {r["alert"]: r for group in one("all-on", "PrometheusRule")["spec"]["groups"] for r in group["rules"]}
     assert set(rules) == {
+        "AirlockNoLeader",
         "AirlockOperatorDown",
         "AirlockMonitoringGap",
         "AirlockContainmentActive",
@@ -552,6 +660,12 @@ def test_monitoring_objects() -> None:
     assert 'airlock_evaluations_total{state="error"}' in rules["AirlockMonitoringGap"]["expr"]
     assert rules["AirlockContainmentActive"]["expr"] == "airlock_containments_active > 0"
     assert rules["AirlockReportDeadlineNear"]["expr"] == "airlock_report_deadline_seconds < 86400"
+    # No replica leads for more than two lease durations (4 s by default).
+    no_leader = rules["AirlockNoLeader"]
+    assert no_leader["expr"] == (
+        'absent(airlock_leader{job="airlock-metrics", namespace="airlock-system", lease="airlock"} == 1)'
+    )
+    assert no_leader["for"] == "8s"
     assert (
         "kubectl airlock runbook {{ $labels.system }} -n {{ $labels.namespace }}"
         in (rules["AirlockContainmentActive"]["annotations"]["description"])

@@ -39,6 +39,7 @@ from typing import Any
 
 import aiohttp
 
+from airlock.adapters import kube
 from airlock.api import notifications
 from airlock.api.common import API_VERSION
 
@@ -193,12 +194,17 @@ async def deliver(
     # limit must reach the sockets themselves.
     timeout: float = 10.0,  # noqa: ASYNC109
     clock: Clock = time.time,
+    fence: kube.Fence | None = None,
 ) -> str:
     """Send ``message`` through ``channel``; return a short receipt or raise :class:`DeliveryError`.
 
     ``secret`` is the decoded data of the channel's Secret (empty without
     ``secretRef``).  ``clock`` gives the webhook timestamp and the e-mail date.
+    ``fence`` (leader election) is asked last: a replica that does not hold its
+    Lease sends nothing (a retryable error; the leader sends it, same key).
     """
+    if fence is not None and (why := fence.refusal()) is not None:
+        raise DeliveryError(f"{_label(channel)}: not sent: {why}", retryable=True)
     match channel.type:
         case notifications.ChannelType.WEBHOOK:
             return await _webhook(channel, secret, message, limit=timeout, clock=clock)

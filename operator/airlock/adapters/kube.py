@@ -4,17 +4,26 @@ Built on aiohttp (as Kopf is) rather than the official synchronous client, so
 thousands of systems can be served from one event loop.  Errors are mapped to
 three exceptions the engine understands: :class:`NotFound`, :class:`Conflict`
 and :class:`ApiError` (everything else, with the server's message).
+
+Fencing (``airlock run --leader-elect``): a client built with a ``fence``
+asks it before every write — POST, PUT, PATCH, DELETE — and raises
+:class:`Fenced` instead of sending when this replica does not hold its Lease.
+Every write the engine, the follow-ups loop and notice delivery make goes
+through here, so this one check is what keeps a replica that lost its Lease
+from acting.  The check runs after a connection slot is taken (never before
+a wait in a queue) and right before the request is handed to aiohttp.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from multidict import CIMultiDict
@@ -94,14 +103,41 @@ class Conflict(ApiError):
     pass
 
 
+class Fenced(ApiError):
+    """A write refused before it was sent: this replica does not (or no longer) hold its Lease."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(0, "NotLeader", why)
+
+
+class Fence(Protocol):
+    def refusal(self) -> str | None:
+        """Why this replica may not write now, or None when it may."""
+
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Concurrent requests per client; the connection pool is larger, so a request never waits
+# for a connection after the fence was checked.
+CONCURRENCY = 32
+
+
 class KubeClient:
     """One aiohttp session against one API server."""
 
-    def __init__(self, config: ClusterConfig, *, timeout: float = 10.0, field_manager: str = "airlock") -> None:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        *,
+        timeout: float = 10.0,
+        field_manager: str = "airlock",
+        fence: Fence | None = None,
+    ) -> None:
         self.config = config
+        self.fence = fence
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._field_manager = field_manager
+        self._slots = asyncio.Semaphore(CONCURRENCY)
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -121,7 +157,8 @@ class KubeClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = session(self.config, limit=32, timeout=self._timeout)
+            # More connections than concurrent requests: a request never queues for one after the fence.
+            self._session = session(self.config, limit=CONCURRENCY + 8, timeout=self._timeout)
         return self._session
 
     async def request(
@@ -142,14 +179,17 @@ class KubeClient:
         if method in ("PATCH", "POST", "PUT"):
             query.setdefault("fieldManager", self._field_manager)
         url = self.config.server + path
-        try:
-            async with self._http().request(method, url, data=data, headers=headers, params=query) as response:
-                text = await response.text()
-                if response.status >= 400:
-                    raise _error(response.status, text)
-                return json.loads(text) if text else {}
-        except aiohttp.ClientError as exc:
-            raise ApiError(0, "ConnectionError", str(exc)) from exc
+        async with self._slots:
+            if method in WRITES and self.fence is not None and (why := self.fence.refusal()) is not None:
+                raise Fenced(why)
+            try:
+                async with self._http().request(method, url, data=data, headers=headers, params=query) as response:
+                    text = await response.text()
+                    if response.status >= 400:
+                        raise _error(response.status, text)
+                    return json.loads(text) if text else {}
+            except aiohttp.ClientError as exc:
+                raise ApiError(0, "ConnectionError", str(exc)) from exc
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any]:
         return await self.request("GET", resource.path(namespace, name))
@@ -182,6 +222,10 @@ class KubeClient:
         sub: str | None = None,
     ) -> dict[str, Any]:
         return await self.request("PATCH", resource.path(namespace, name, sub), body=body, content_type=content_type)
+
+    async def replace(self, resource: Resource, namespace: str | None, name: str, body: Any) -> dict[str, Any]:
+        """PUT: with ``metadata.resourceVersion`` set, 409 Conflict if the object changed since."""
+        return await self.request("PUT", resource.path(namespace, name), body=body)
 
     async def delete(self, resource: Resource, namespace: str | None, name: str) -> None:
         with contextlib.suppress(NotFound):

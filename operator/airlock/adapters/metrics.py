@@ -56,6 +56,19 @@ NOTIFICATIONS = Counter(
     registry=REGISTRY,
 )
 
+LEADER = Gauge(
+    "airlock_leader",
+    "1 while this replica holds its Lease and may act, else 0 (standby); one series per Lease.",
+    ["lease"],
+    registry=REGISTRY,
+)
+LEADER_TRANSITIONS = Counter(
+    "airlock_leader_transitions_total",
+    "Times this replica became the leader of its Lease (summed over replicas: the Lease's transitions).",
+    ["lease"],
+    registry=REGISTRY,
+)
+
 
 def serve(port: int, host: str = "0.0.0.0") -> None:
     """Serve /metrics from a background thread."""

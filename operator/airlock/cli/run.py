@@ -7,11 +7,14 @@ import asyncio
 import dataclasses
 import importlib
 import os
+import socket
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from airlock.adapters import logging as airlock_logging
 from airlock.adapters import metrics
-from airlock.domain import authority, secrets
+from airlock.api import durations
+from airlock.domain import authority, leadership, secrets, sharding
 
 if TYPE_CHECKING:
     from airlock.adapters.webhook import WebhookConfig
@@ -52,11 +55,13 @@ def register(subparsers: Any) -> None:
         default=os.environ.get("AIRLOCK_METRICS_ADDRESS", "0.0.0.0"),
         help="address /metrics listens on (env AIRLOCK_METRICS_ADDRESS; default 0.0.0.0, all)",
     )
-    parser.add_argument("--health-port", type=int, default=8080, help="port for /healthz (0 disables)")
+    parser.add_argument(
+        "--health-port", type=int, default=8080, help="port for /healthz and /readyz (role: leader|standby; 0 disables)"
+    )
     parser.add_argument(
         "--health-address",
         default=os.environ.get("AIRLOCK_HEALTH_ADDRESS", "0.0.0.0"),
-        help="address /healthz listens on (env AIRLOCK_HEALTH_ADDRESS; default 0.0.0.0, all)",
+        help="address /healthz and /readyz listen on (env AIRLOCK_HEALTH_ADDRESS; default 0.0.0.0, all)",
     )
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: KUBECONFIG or in-cluster)")
     parser.add_argument("--context", default=None, help="kubeconfig context")
@@ -120,9 +125,79 @@ def register(subparsers: Any) -> None:
         "comma-separated; default airlock-notify): the operator reads no other Secret, and its RBAC allows "
         "no other (chart value notificationSecrets)",
     )
-    parser.add_argument("--peering", default=None, help="Kopf peering name for HA (default: standalone)")
+    ha = parser.add_argument_group(
+        "high availability and sharding (SPEC §10)",
+        "several replicas, one leader per Lease; --shard splits namespaces between Leases",
+    )
+    ha.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=os.environ.get("AIRLOCK_LEADER_ELECT", "").lower() in ("1", "true", "yes"),
+        help="act only while holding the Lease (coordination.k8s.io/v1) `airlock` in --lease-namespace; "
+        "standbys keep warm caches and take over within the lease duration (env AIRLOCK_LEADER_ELECT)",
+    )
+    ha.add_argument(
+        "--lease-duration",
+        type=_seconds,
+        default=4.0,
+        help="how long a Lease that stopped changing stays another replica's (whole seconds; default 4s)",
+    )
+    ha.add_argument(
+        "--renew-deadline",
+        type=_seconds,
+        default=3.0,
+        help="the leader stops acting when it has not renewed for this long (< --lease-duration; default 3s)",
+    )
+    ha.add_argument(
+        "--retry-period", type=_seconds, default=0.5, help="between renewals and acquisition attempts (default 500ms)"
+    )
+    ha.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("AIRLOCK_LEASE_NAMESPACE") or None,
+        help="the operator's namespace, where its Lease lives (env AIRLOCK_LEASE_NAMESPACE; "
+        "default: the service account's or the kubeconfig context's namespace)",
+    )
+    ha.add_argument(
+        "--identity",
+        default=os.environ.get("POD_NAME") or None,
+        help="this replica's name in the Lease, followed by _ and a random suffix per process "
+        "(env POD_NAME; default: the hostname)",
+    )
+    ha.add_argument(
+        "--shard",
+        type=_shard,
+        default=os.environ.get("AIRLOCK_SHARD") or None,
+        help="I/N: serve only the namespaces whose stable hash is I modulo N, electing a leader on the Lease "
+        "airlock-shard-I-of-N (env AIRLOCK_SHARD; default: every namespace)",
+    )
+    parser.add_argument("--peering", default=None, help="Kopf peering name (not leader election; see README)")
     parser.add_argument("--log-level", default=os.environ.get("AIRLOCK_LOG_LEVEL", "INFO"))
     parser.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    """``4``, ``4s``, ``500ms``: seconds as a float (argparse reports the ValueError's text)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return durations.parse_seconds(text)
+    except durations.DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard(text: str) -> sharding.Shard:
+    try:
+        return sharding.Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _identity(args: argparse.Namespace) -> str:
+    # Unique per process, as client-go's hostname_uuid: a container restarted in the same pod (same
+    # POD_NAME) must not resume a Lease its predecessor held — it waits for it like any standby.
+    return f"{args.identity or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 def _admin_groups(args: argparse.Namespace) -> tuple[str, ...]:
@@ -170,6 +245,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not args.namespace and not args.all_namespaces:
         args.all_namespaces = True
+    timing = leadership.Timing(
+        lease_duration=args.lease_duration, renew_deadline=args.renew_deadline, retry_period=args.retry_period
+    )
+    if args.leader_elect and (problems := timing.problems()):
+        print("airlock run: " + "; ".join(problems))
+        return 2
+    shard: sharding.Shard = args.shard or sharding.Shard()
+    if shard.sharded and not args.leader_elect:
+        print("airlock run: --shard needs --leader-elect (each shard elects its leader on its own Lease)")
+        return 2
+    if shard.sharded and args.namespace:
+        print("airlock run: --shard splits every namespace between shards; it does not go with --namespace")
+        return 2
     airlock_logging.configure(args.log_level)
     debug = args.log_level.upper() == "DEBUG"
     # Kopf's per-handler success lines would drown airlock's own events.
@@ -187,6 +275,13 @@ def run(args: argparse.Namespace) -> int:
         admin_groups=_admin_groups(args),
         notification_secrets=_notification_secrets(args),
         admission_webhook=_webhook(args),
+        leader_elect=args.leader_elect,
+        lease_timing=timing,
+        lease_namespace=args.lease_namespace,
+        identity=_identity(args),
+        shard=shard,
+        health_port=args.health_port,
+        health_address=args.health_address,
     )
     if args.operator_username:
         config = dataclasses.replace(config, operator_username=args.operator_username)
@@ -194,8 +289,7 @@ def run(args: argparse.Namespace) -> int:
         # Importing registers the @kopf.on.validate/mutate handlers; Kopf refuses to
         # start with admission handlers but no webhook server, hence only here.
         importlib.import_module("airlock.handlers.admission")
-    health_host = f"[{args.health_address}]" if ":" in args.health_address else args.health_address
-    liveness = f"http://{health_host}:{args.health_port}/healthz" if args.health_port else None
+    # /healthz and /readyz are airlock's own (adapters.health): readiness reports leader or standby.
     asyncio.run(
         kopf.operator(
             standalone=args.peering is None,
@@ -203,7 +297,6 @@ def run(args: argparse.Namespace) -> int:
             priority=0,
             namespaces=args.namespace or (),
             clusterwide=bool(args.all_namespaces),
-            liveness_endpoint=liveness,
             memo=kopf.Memo(config=config),
         )
     )

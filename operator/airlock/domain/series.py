@@ -10,8 +10,9 @@ build the same :class:`~airlock.domain.evaluation.Sample`.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol, TypeVar
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Generic, Protocol, TypeVar
 
 from airlock.domain.evaluation import Sample
 
@@ -45,6 +46,10 @@ def pick(match: Mapping[str, str] | None, series: Sequence[_T], labels: Callable
         found = [s for s in series if all(labels(s).get(k) == v for k, v in match.items())]
     else:
         found = list(series)
+    return _one(found, match)
+
+
+def _one(found: Sequence[_T], match: Mapping[str, str] | None) -> _T | None:
     if not found:
         return None
     if len(found) > 1:
@@ -53,6 +58,28 @@ def pick(match: Mapping[str, str] | None, series: Sequence[_T], labels: Callable
             f"{what} select {len(found)} series; aggregate the query to one series per system (e.g. sum by (...))"
         )
     return found[0]
+
+
+class Index(Generic[_T]):
+    """An answer indexed by the values of the label keys the systems match on.
+
+    A shared monitor's answer holds one series per system; picking each system's
+    series with :func:`pick` costs a scan of the whole answer, so N systems cost
+    N × N.  Built once per answer and key set, this makes each pick a lookup
+    (same results as :func:`pick`, including :class:`AmbiguousMatch`).
+    """
+
+    def __init__(self, keys: Iterable[str], series: Sequence[_T], labels: Callable[[_T], Mapping[str, str]]) -> None:
+        self.keys = tuple(sorted(keys))
+        self._by: dict[tuple[str | None, ...], list[_T]] = defaultdict(list)
+        for s in series:
+            found = labels(s)
+            self._by[tuple(found.get(k) for k in self.keys)].append(s)
+
+    def pick(self, match: Mapping[str, str]) -> _T | None:
+        if tuple(sorted(match)) != self.keys:
+            raise ValueError(f"this index is keyed by {self.keys}, not {tuple(sorted(match))}")
+        return _one(self._by.get(tuple(match[k] for k in self.keys), []), match)
 
 
 def sample(current: Picked, baseline: Picked, now: datetime.datetime, *, with_baseline: bool) -> Sample:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,9 @@ def utcnow() -> datetime.datetime:
 class Settings:
     # Value-only status changes are written at most this often; state changes at once.
     status_refresh_seconds: float = 30.0
+    # …and at most this many such writes per second over all systems: past 1,500 systems the
+    # refresh period stretches (10,000 systems: every 200 s) rather than the API calls growing.
+    status_refresh_writes_per_second: float = 50.0
     requested_by_groups_annotation: str = "airlock.dev/requested-by-groups"
 
 
@@ -81,15 +85,21 @@ class Engine:
         clock: Clock = utcnow,
         settings: Settings | None = None,
         provider: PrometheusProvider | None = None,
+        acting: Callable[[], bool] | None = None,
     ) -> None:
         self.client = client
         self.provider = provider
         self.clock = clock
         self.settings = settings or Settings()
+        # Leader election: a standby keeps its caches warm but reconciles nothing (engine.leadership).
+        self.acting: Callable[[], bool] = acting or (lambda: True)
         self.systems: dict[tuple[str, str], SystemEntry] = {}
         self.policies: dict[str, ContainmentPolicySpec | SpecError] = {}
         self.incidents: dict[tuple[str, str], AIIncident] = {}
         self.changed = asyncio.Event()  # wakes the scheduler when systems change
+        # Targets the watch has shown marked airlock.dev/contained-by (a standby's too): what a new
+        # leader checks for a containment its predecessor applied but could not record.
+        self.marked_targets: set[tuple[str, str, str]] = set()
         # One lock per (namespace, system), outliving the system's entry: its incidents are written under it too.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -127,18 +137,10 @@ class Engine:
         entry = self.systems.get(key)
         if entry is None:
             entry = SystemEntry(namespace=key[0], name=key[1], body=body, lock=self.lock_for(*key))
-            try:
-                entry.status = AISystemStatus.model_validate(body.get("status") or {})
-            except ValidationError:
-                entry.status = AISystemStatus()
-            entry.written = entry.status.dump()
+            entry.refresh_phase = zlib.crc32(f"{key[0]}/{key[1]}".encode()) / 2**32
+            stale = self._load_status(entry)
             self.systems[key] = entry
-            stale = (meta.get("annotations") or {}).get(keys.RELEASE)
-            if not body.get("status") and stale is not None:
-                # A release annotation on an object airlock has never seen (a GitOps re-create
-                # from a manifest that kept it) is not a request: acting on it could silently
-                # re-enable a model that the re-created system is about to adopt as contained.
-                entry.status.last_handled_release = stale
+            if stale is not None and self.acting():
                 await self.client.event(
                     entry.ref(),
                     "Warning",
@@ -148,6 +150,9 @@ class Engine:
                 )
         else:
             before = entry.body
+            if body.get("status") is not None and body.get("status") == entry.written:
+                # Our own write echoed back: keep one copy of it, not two (10,000 systems: 70 MB).
+                body["status"] = entry.written
             entry.body = body
             if _same_intent(before, body):
                 return entry  # our own status write echoed back by the watch: nothing to do
@@ -155,6 +160,50 @@ class Engine:
         self.changed.set()
         await self.reconcile(entry)
         return entry
+
+    @staticmethod
+    def _load_status(entry: SystemEntry) -> str | None:
+        """Take the status from the object itself; returns a release annotation to ignore, if any."""
+        body = entry.body
+        try:
+            entry.status = AISystemStatus.model_validate(body.get("status") or {})
+        except ValidationError:
+            entry.status = AISystemStatus()
+        written = entry.status.dump()
+        entry.written = body["status"] if written == body.get("status") else written  # one copy, as above
+        entry.written_at = None
+        stale: str | None = ((body.get("metadata") or {}).get("annotations") or {}).get(keys.RELEASE)
+        if not body.get("status") and stale is not None:
+            # A release annotation on an object airlock has never seen (a GitOps re-create
+            # from a manifest that kept it) is not a request: acting on it could silently
+            # re-enable a model that the re-created system is about to adopt as contained.
+            entry.status.last_handled_release = stale
+            return stale
+        return None
+
+    def resync(self) -> None:
+        """Start a term as leader from the watched objects, as a restart would (no I/O, no await).
+
+        A standby's cache holds every object as last watched but no status of its own
+        making; a replica that led before may hold statuses it could not write.  Either
+        way the objects' own status is the truth, every target the watch saw marked as
+        contained is checked for adoption once more, and every monitor is due at once.
+        """
+        now = self.clock()
+        for entry in self.systems.values():
+            self._load_status(entry)
+            # As written now: a change of state is written at once, values with their refresh
+            # (not 10,000 status writes in the first cycle of a term).
+            entry.written_at = now
+            # The targets' watch ran all along: only a target it saw marked needs reading again
+            # (not 10,000 GETs in the first cycle of a term).
+            target = entry.spec.target if entry.spec is not None else None
+            entry.adoption_checked = target is not None and (
+                (entry.namespace, target.kind.value, target.name) not in self.marked_targets
+            )
+            entry.target_missing = None
+            entry.due = dict.fromkeys(entry.due, now.timestamp())
+        self.changed.set()
 
     def remove_system(self, namespace: str, name: str) -> None:
         # Deliberately no restore: deleting an AISystem never re-enables a contained
@@ -179,10 +228,19 @@ class Engine:
                 await self.reconcile(entry)
 
     async def target_changed(self, namespace: str, kind: str, name: str) -> None:
+        # Only targets marked airlock.dev/contained-by arrive here (the handlers' filter).
+        self.marked_targets.add((namespace, kind, name))
         for entry in list(self.systems.values()):
             spec = entry.spec
             ours = entry.namespace == namespace and spec is not None and targets.concerns(spec, kind, name)
-            if ours and entry.status.containment is not None and entry.status.containment.active:
+            if not ours:
+                continue
+            if entry.status.containment is not None and entry.status.containment.active:
+                await self.reconcile(entry)
+            elif entry.adoption_checked:
+                # Marked contained but not recorded: a leader that died between the two writes
+                # (its successor may see this only now), or a re-created object. Look once more.
+                entry.adoption_checked = False
                 await self.reconcile(entry)
 
     def _plan(self, entry: SystemEntry) -> None:
@@ -214,6 +272,13 @@ class Engine:
     # -------------------------------------------------------------- reconcile
 
     async def reconcile(self, entry: SystemEntry, samples: dict[str, evaluation.Sample] | None = None) -> None:
+        if not self.acting():
+            return  # a standby: the leader acts; this replica's caches stay warm for when it takes over
+        quiet = self._quiet(entry, samples) if samples else None
+        if quiet == "refresh":
+            await self._refresh_values(entry)
+        if quiet is not None:
+            return
         async with entry.lock:
             if self.systems.get(entry.key) is not entry:
                 return  # removed while waiting
@@ -230,6 +295,82 @@ class Engine:
                 except kube.ApiError as exc:
                     log.warning("reconcile.api_error", namespace=entry.namespace, name=entry.name, error=str(exc))
                 return
+
+    def _quiet(self, entry: SystemEntry, samples: dict[str, evaluation.Sample]) -> str | None:
+        """Fold a cycle that changes nothing but values into memory: no decision, no API call.
+
+        Only for a system with nothing open — no incident, no containment, no control
+        annotation waiting, nothing found missing — whose monitors come out exactly as
+        before but for their values (state, severity, ``for`` clocks, messages all equal).
+        Then the decision and the conditions are the same as last time by construction.
+        Returns None (take the full path), ``"skip"`` (nothing to send) or ``"refresh"``
+        (this system's status refresh is due: send the monitors' values, nothing else).
+        """
+        status, plan = entry.status, entry.plan
+        now = self.clock()
+        if (
+            plan is None
+            or entry.lock.locked()
+            or not entry.adoption_checked
+            or entry.target_missing is not None
+            or entry.quiet_basis != self._quiet_basis(entry)
+            or status.phase is not Phase.HEALTHY
+            or status.incident is not None
+            or status.containment is not None
+            or status.provider_error_since is not None
+            or status.observed_generation != entry.generation
+            or entry.written is None
+            or len(status.monitors) != len(plan.monitors)
+        ):
+            return None
+        monitors: list[MonitorStatus] = []
+        for resolved, previous in zip(plan.monitors, status.monitors, strict=True):
+            sample = samples.get(resolved.name)
+            if previous.name != resolved.name:
+                return None
+            if sample is None:
+                monitors.append(previous)
+                continue
+            state = evaluation.evaluate(resolved.monitor, sample, previous, now, resolved.query)
+            if _essence(state) != _essence(previous):
+                return None
+            monitors.append(state)
+        for state in monitors:
+            m.EVALUATIONS.labels(state.state.value).inc()
+        status.monitors = monitors
+        return "refresh" if self._refresh_due(entry, now) else "skip"
+
+    async def _refresh_values(self, entry: SystemEntry) -> None:
+        """The status refresh of a quiet system: its monitors' latest values, one small patch."""
+        async with entry.lock:
+            if self.systems.get(entry.key) is not entry or entry.written is None:
+                return
+            monitors = [monitor.dump() for monitor in entry.status.monitors]
+            before = entry.written, entry.written_at
+            entry.written, entry.written_at = {**entry.written, "monitors": monitors}, self.clock()
+            try:
+                await self.client.patch(
+                    kube.AISYSTEMS, entry.namespace, entry.name, {"status": {"monitors": monitors}}, sub="status"
+                )
+            except kube.ApiError as exc:
+                entry.written, entry.written_at = before
+                if not isinstance(exc, kube.NotFound):
+                    log.warning("reconcile.api_error", namespace=entry.namespace, name=entry.name, error=str(exc))
+
+    def _quiet_basis(self, entry: SystemEntry) -> tuple[Any, ...]:
+        """What, besides the monitors, the last full reconcile's decision rested on."""
+        annotations = entry.annotations
+        return (entry.generation, entry.notices_error, entry.notices_reason, tuple(sorted(annotations.items())))
+
+    def _refresh_due(self, entry: SystemEntry, now: datetime.datetime) -> bool:
+        """Whether a value-only change is written now: once per refresh period, systems spread over it."""
+        if entry.written_at is None:
+            return True
+        period = max(
+            self.settings.status_refresh_seconds, len(self.systems) / self.settings.status_refresh_writes_per_second
+        )
+        offset = entry.refresh_phase * period
+        return (now.timestamp() + offset) // period != (entry.written_at.timestamp() + offset) // period
 
     async def _reconcile(self, entry: SystemEntry, samples: dict[str, evaluation.Sample]) -> None:
         now = self.clock()
@@ -398,6 +539,7 @@ class Engine:
         status.incident = incident.metadata.name if incidents.is_open(incident) and incident else None
         self._conditions(entry, status, decision, now)
         await self._write_status(entry, status, now)
+        entry.quiet_basis = self._quiet_basis(entry)
 
     # ------------------------------------------------------------ incidents
 
@@ -1089,19 +1231,26 @@ class Engine:
         entry.status = status
         if body == entry.written:
             return
-        if not force and entry.written is not None and entry.written_at is not None:
-            age = (now - entry.written_at).total_seconds()
-            if _significant(entry.written) == _significant(body) and age < self.settings.status_refresh_seconds:
-                return
+        if (
+            not force
+            and entry.written is not None
+            and _significant(entry.written) == _significant(body)
+            and not self._refresh_due(entry, now)
+        ):
+            return
         # A full replacement of our own fields: merge-patch `null` clears what is gone.
         patch: dict[str, Any] = {k: None for k in (entry.written or {}) if k not in body}
         patch.update(body)
+        # Recorded before the answer: the watch may echo the write back first (see upsert_system).
+        before = entry.written, entry.written_at
+        entry.written, entry.written_at = body, now
         try:
             await self.client.patch(kube.AISYSTEMS, entry.namespace, entry.name, {"status": patch}, sub="status")
         except kube.NotFound:
-            return
-        entry.written = body
-        entry.written_at = now
+            entry.written, entry.written_at = before
+        except BaseException:
+            entry.written, entry.written_at = before
+            raise
 
 
 def _older(candidate: str | None, current: str | None) -> bool:
@@ -1122,6 +1271,20 @@ def _same_intent(before: dict[str, Any], after: dict[str, Any]) -> bool:
 
 
 _VOLATILE = ("value", "current", "baseline", "lastEvaluated", "sampleTime")
+
+
+def _essence(monitor: MonitorStatus) -> tuple[Any, ...]:
+    """A monitor's status without what changes on every evaluation (as ``_significant`` for dumps)."""
+    return (
+        monitor.name,
+        monitor.state,
+        monitor.failure_mode,
+        monitor.severity,
+        monitor.since,
+        monitor.pending,
+        monitor.query,
+        monitor.message,
+    )
 
 
 def _significant(status: dict[str, Any]) -> dict[str, Any]:

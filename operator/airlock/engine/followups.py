@@ -816,7 +816,7 @@ class Followups:
         if problem is None and channel is not None and message is not None:
             try:
                 secret = await self._secret(namespace, channel)
-                sender = self.sender or _default_sender(self.limits.send_timeout)
+                sender = self.sender or _default_sender(self.limits.send_timeout, self.client.fence)
                 receipt = await sender(channel, secret, message)
             except delivery.DeliveryError as exc:
                 problem = exc
@@ -1100,8 +1100,8 @@ def _incident_ref(incident: AIIncident) -> dict[str, Any]:
     }
 
 
-def _default_sender(timeout: float) -> Sender:
+def _default_sender(timeout: float, fence: kube.Fence | None) -> Sender:
     async def send(channel: Channel, secret: Mapping[str, str], message: delivery.Message) -> str:
-        return await delivery.deliver(channel, secret, message, timeout=timeout)
+        return await delivery.deliver(channel, secret, message, timeout=timeout, fence=fence)
 
     return send

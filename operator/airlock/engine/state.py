@@ -16,7 +16,7 @@ from airlock.domain.errors import SpecError
 from airlock.domain.plan import Plan
 
 
-@dataclass
+@dataclass(slots=True)
 class SystemEntry:
     namespace: str
     name: str
@@ -37,6 +37,10 @@ class SystemEntry:
     notices_error: str | None = None
     # Its condition reason: TemplateInvalid, or SecretNotAllowed for a channel whose Secret airlock may not read.
     notices_reason: str = "TemplateInvalid"
+    # Where in each status refresh period this system's value-only write falls (0..1, from its name).
+    refresh_phase: float = 0.0
+    # What the last full reconcile's decision rested on besides the monitors (Engine._quiet).
+    quiet_basis: tuple[Any, ...] | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -589,6 +589,7 @@ def running_world(
     operator_args: list[str] | None = None,
     *,
     kubeconfig: Path | None = None,
+    start_operator: bool = True,
     serving_crds: bool = False,
     scrape_targets: list[str] | None = None,
     scrape_interval: str = "1s",
@@ -603,6 +604,8 @@ def running_world(
     ``scrape_targets``: more ``host:port`` for Prometheus besides the model server (e.g. an
     ``airlock guard`` started later on a port chosen up front).
     ``admission``: what the API server enforces (:class:`AdmissionMode`), with ``admin_groups``.
+    ``start_operator=False`` leaves ``world.operator`` unstarted, for worlds that run their own
+    replicas (:mod:`airlock.sandbox.replicas`).
     """
     mode = AdmissionMode(admission)
     directory.mkdir(parents=True, exist_ok=True)
@@ -660,9 +663,9 @@ def running_world(
             evaluation_interval=scrape_interval,
         )
         prometheus.start()
-        operator = OperatorProcess(
-            operator_config, prometheus.url, directory / "operator.log", args, namespaces
-        ).start()
+        operator = OperatorProcess(operator_config, prometheus.url, directory / "operator.log", args, namespaces)
+        if start_operator:
+            operator.start()
         if webhook is not None:
             webhook.register(api, operator)
         prometheus.wait_for_scrape(timeout=30, targets=[model.target])  # the others may start later
