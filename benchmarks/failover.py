@@ -173,9 +173,11 @@ def trial(
     before_kill = contained < killed
     by = {r.user for r in world.cluster.audit(since=leaked) if r.write and r.path.endswith("/chatbot-v7/scale")}
 
-    # Bring the killed replica back: it must come back as the standby.
-    leader.process.start()
+    # The survivor takes over (within a lease duration of the kill), then the killed replica comes
+    # back: it must come back as the standby. (Restarting it first would let the two race for the
+    # lease when the kill came late, just before this point.)
     wait_for("the other replica leads", lambda: standby.role() == "leader", timeout=30)
+    leader.process.start()
     wait_for("the restarted replica answers as standby", lambda: leader.role() == "standby", timeout=30)
 
     incidents = [
