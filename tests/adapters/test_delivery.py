@@ -621,3 +621,37 @@ def test_receiver_records_any_path_and_lists_them_over_http(receiver: Receiver) 
     assert record.verified is None
     with pytest.raises(ValueError, match="not an HTTP status"):
         receiver.fail_with(99)
+
+
+class FreezesAfterFirstCheck:
+    """Leads when the send starts; its term is over when the bytes are about to leave (a frozen replica thawing)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def refusal(self) -> str | None:
+        self.asked += 1
+        return None if self.asked == 1 else "frozen past the renew deadline"
+
+
+@pytest.mark.parametrize("kind", ["webhook", "slack"])
+async def test_a_notice_whose_senders_term_ends_before_its_bytes_leave_is_not_sent(
+    receiver: Receiver, kind: str
+) -> None:
+    fence = FreezesAfterFirstCheck()
+    target = channel(kind, url=f"{receiver.url}/{kind}")
+    with pytest.raises(delivery.DeliveryError, match="not sent: frozen past the renew deadline") as caught:
+        await delivery.deliver(target, {"hmacKey": HMAC_KEY}, MESSAGE, clock=clock, fence=fence)
+    assert caught.value.retryable  # the leader sends it, under the same idempotency key
+    assert fence.asked == 2
+    assert receiver.received(f"/{kind}") == []
+
+
+async def test_a_leaders_fenced_notice_is_sent_as_usual(receiver: Receiver) -> None:
+    class Leads:
+        def refusal(self) -> str | None:
+            return None
+
+    hook = channel("webhook", url=f"{receiver.url}/webhook")
+    assert await delivery.deliver(hook, {"hmacKey": HMAC_KEY}, MESSAGE, clock=clock, fence=Leads()) == "HTTP 202"
+    assert verify_webhook(only(receiver.received("/webhook")), HMAC_KEY)

@@ -232,3 +232,55 @@ async def test_duties_resynchronise_before_their_loops_run() -> None:
 
 def test_leases_are_a_resource_the_sandbox_serves() -> None:
     assert LEASES.path("ns", "airlock") == "/apis/coordination.k8s.io/v1/namespaces/ns/leases/airlock"
+
+
+@dataclass
+class FreezesAfterFirstCheck:
+    """A fence that allows the write when it is started and refuses when its bytes are about to go out.
+
+    What a replica frozen between the two moments (waiting for a connection, for its
+    turn on the event loop) sees when it thaws after its term ended.
+    """
+
+    asked: int = 0
+
+    def refusal(self) -> str | None:
+        self.asked += 1
+        return None if self.asked == 1 else "frozen past the renew deadline"
+
+
+@pytest.mark.parametrize("verb", ["create", "patch", "delete"])
+async def test_a_write_whose_term_ends_before_its_bytes_are_sent_sends_nothing(
+    server: RunningServer, verb: str
+) -> None:
+    fence = FreezesAfterFirstCheck()
+    client = kube.KubeClient(ClusterConfig(server=server.url, token="user:a"), fence=fence)
+    writes = {
+        "create": lambda: client.create(kube.CONFIGMAPS, "default", {"metadata": {"name": "late"}}),
+        "patch": lambda: client.patch(kube.CONFIGMAPS, "default", "late", {"data": {"k": "v"}}),
+        "delete": lambda: client.delete(kube.CONFIGMAPS, "default", "late"),
+    }
+    try:
+        with pytest.raises(kube.Fenced, match="frozen past the renew deadline"):
+            await writes[verb]()
+        assert fence.asked == 2  # once before a connection was taken, once as the body went out
+    finally:
+        await client.close()
+    sent = [r for r in server.cluster if "user:a" in r.headers.get("Authorization", "")]
+    assert sent == []
+
+
+async def test_a_leaders_fenced_writes_reach_the_server_deletes_included(server: RunningServer) -> None:
+    class Leads:
+        def refusal(self) -> str | None:
+            return None
+
+    client = kube.KubeClient(ClusterConfig(server=server.url, token="user:a"), fence=Leads())
+    try:
+        await client.create(kube.CONFIGMAPS, "default", {"metadata": {"name": "kept"}, "data": {"k": "v"}})
+        await client.patch(kube.CONFIGMAPS, "default", "kept", {"data": {"k": "w"}})
+        assert (await client.get(kube.CONFIGMAPS, "default", "kept"))["data"] == {"k": "w"}
+        await client.delete(kube.CONFIGMAPS, "default", "kept")
+        assert await client.get_or_none(kube.CONFIGMAPS, "default", "kept") is None
+    finally:
+        await client.close()

@@ -200,23 +200,28 @@ async def deliver(
 
     ``secret`` is the decoded data of the channel's Secret (empty without
     ``secretRef``).  ``clock`` gives the webhook timestamp and the e-mail date.
-    ``fence`` (leader election) is asked last: a replica that does not hold its
-    Lease sends nothing (a retryable error; the leader sends it, same key).
+    ``fence`` (leader election) is asked last, and for HTTP channels once more
+    as the request's bytes go out (``kube.FencedBody``): a replica that does not
+    hold its Lease sends nothing (a retryable error; the leader sends it, same key).
     """
     if fence is not None and (why := fence.refusal()) is not None:
         raise DeliveryError(f"{_label(channel)}: not sent: {why}", retryable=True)
     match channel.type:
         case notifications.ChannelType.WEBHOOK:
-            return await _webhook(channel, secret, message, limit=timeout, clock=clock)
+            return await _webhook(channel, secret, message, limit=timeout, clock=clock, fence=fence)
         case notifications.ChannelType.SLACK:
             url = _url(channel, secret)
             payload = _json_bytes({"text": slack_text(message)})
-            return await _post(channel, secret, url, payload, {"Idempotency-Key": message.key}, limit=timeout)
+            return await _post(
+                channel, secret, url, payload, {"Idempotency-Key": message.key}, limit=timeout, fence=fence
+            )
         case notifications.ChannelType.PAGERDUTY:
             routing_key = _required(channel, secret, "routingKey")
             payload = _json_bytes(pagerduty_event(message, routing_key))
             url = channel.url or PAGERDUTY_EVENTS_URL
-            return await _post(channel, secret, url, payload, {"Idempotency-Key": message.key}, limit=timeout)
+            return await _post(
+                channel, secret, url, payload, {"Idempotency-Key": message.key}, limit=timeout, fence=fence
+            )
         case notifications.ChannelType.EMAIL:
             mail = email_message(channel, message, clock=clock)
             return await asyncio.to_thread(_send_mail, channel, secret, mail, timeout)
@@ -224,7 +229,13 @@ async def deliver(
 
 
 async def _webhook(
-    channel: notifications.Channel, secret: Mapping[str, str], message: Message, *, limit: float, clock: Clock
+    channel: notifications.Channel,
+    secret: Mapping[str, str],
+    message: Message,
+    *,
+    limit: float,
+    clock: Clock,
+    fence: kube.Fence | None,
 ) -> str:
     url = _url(channel, secret)
     key = _required(channel, secret, "hmacKey")
@@ -235,7 +246,7 @@ async def _webhook(
         "X-Airlock-Timestamp": timestamp,
         "X-Airlock-Signature": sign(key, timestamp, body),
     }
-    return await _post(channel, secret, url, body, headers, limit=limit)
+    return await _post(channel, secret, url, body, headers, limit=limit, fence=fence)
 
 
 async def _post(
@@ -246,14 +257,16 @@ async def _post(
     headers: Mapping[str, str],
     *,
     limit: float,
+    fence: kube.Fence | None = None,
 ) -> str:
     label = _label(channel)
     all_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
+    data: bytes | kube.FencedBody = body if fence is None else kube.FencedBody(body, fence, "application/json")
     try:
         # trust_env: clusters often reach Slack and PagerDuty only through HTTPS_PROXY.
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=limit), trust_env=True) as session,
-            session.post(url, data=body, headers=all_headers, allow_redirects=False) as response,
+            session.post(url, data=data, headers=all_headers, allow_redirects=False) as response,
         ):
             status = response.status
             if 200 <= status < 300:
@@ -268,6 +281,8 @@ async def _post(
         reason = exc.os_error.strerror or type(exc.os_error).__name__
         raise DeliveryError(f"{label}: cannot connect ({reason})", retryable=True) from None
     except aiohttp.ClientError as exc:
+        if isinstance(exc.__cause__, kube.Fenced):
+            raise DeliveryError(f"{label}: not sent: {exc.__cause__.message}", retryable=True) from None
         raise DeliveryError(f"{label}: request failed ({type(exc).__name__})", retryable=True) from None
     retryable = status in RETRYABLE_STATUSES or status >= 500
     detail = f": {snippet}" if snippet else ""

@@ -10,8 +10,15 @@ asks it before every write — POST, PUT, PATCH, DELETE — and raises
 :class:`Fenced` instead of sending when this replica does not hold its Lease.
 Every write the engine, the follow-ups loop and notice delivery make goes
 through here, so this one check is what keeps a replica that lost its Lease
-from acting.  The check runs after a connection slot is taken (never before
-a wait in a queue) and right before the request is handed to aiohttp.
+from acting.  It is asked twice: once before a connection is taken, and
+again by the request body itself (:class:`FencedBody`) at the moment aiohttp
+hands the request's first byte to the socket — with no ``await`` between
+that check and the kernel's ``send``.  A replica frozen (SIGSTOP, a VM
+pause, a long GC) while a write waits for a connection or for its turn on
+the event loop therefore finds its term over when it thaws, and sends
+nothing.  What no client-side fence can close is a freeze inside those few
+synchronous instructions; client-go has the same window, and the margin
+between the renew deadline and the lease duration is what covers it.
 """
 
 from __future__ import annotations
@@ -115,7 +122,27 @@ class Fence(Protocol):
         """Why this replica may not write now, or None when it may."""
 
 
+class FencedBody(aiohttp.BytesPayload):
+    """A write's body that asks the fence once more as its bytes are about to be sent.
+
+    aiohttp buffers the request line and headers and sends them together with
+    the body from ``write_with_length`` (a task of its own, run a loop turn or
+    more after the request was started); the fence is asked there, and the
+    headers stay unsent when it refuses.
+    """
+
+    def __init__(self, value: bytes, fence: Fence, content_type: str) -> None:
+        super().__init__(value, content_type=content_type)
+        self._fence = fence
+
+    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+        if (why := self._fence.refusal()) is not None:
+            raise Fenced(why)
+        await super().write_with_length(writer, content_length)
+
+
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DELETE_OPTIONS = {"apiVersion": "v1", "kind": "DeleteOptions"}
 # Concurrent requests per client; the connection pool is larger, so a request never waits
 # for a connection after the fence was checked.
 CONCURRENCY = 32
@@ -171,10 +198,16 @@ class KubeClient:
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         headers = self._headers()
-        data = None
+        fenced = method in WRITES and self.fence is not None
+        if fenced and body is None:
+            body = DELETE_OPTIONS  # every fenced write carries a body: the body is where the last check is made
+        data: str | FencedBody | None = None
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
+            if fenced:
+                assert self.fence is not None
+                data = FencedBody(data.encode(), self.fence, content_type)
         query = dict(params or {})
         if method in ("PATCH", "POST", "PUT"):
             query.setdefault("fieldManager", self._field_manager)
@@ -189,6 +222,8 @@ class KubeClient:
                         raise _error(response.status, text)
                     return json.loads(text) if text else {}
             except aiohttp.ClientError as exc:
+                if isinstance(exc.__cause__, Fenced):
+                    raise exc.__cause__ from None
                 raise ApiError(0, "ConnectionError", str(exc)) from exc
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any]:
