@@ -130,7 +130,8 @@ def _story(world: Any, story: Story) -> int:
     before = {kind: _state(api, kind) for kind in ("HTTPRoute", "InferenceService")}
     story.say(
         "applied: InferenceService chatbot, InferencePools llama-pool and chatbot-fallback, "
-        f"HTTPRoute chatbot ({_weights(route)}), AISystem ml-prod/support-chatbot"
+        f"HTTPRoute chatbot ({_weights(route)}; stored as {_weights(api.get('HTTPRoute', NS, 'chatbot') or {})}: "
+        "the CRD defaults an absent weight to 1), AISystem ml-prod/support-chatbot"
     )
 
     def phase() -> str | None:
