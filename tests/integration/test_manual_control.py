@@ -83,7 +83,10 @@ def test_unauthorized_shutdown_is_ignored_with_an_event(world: World, tenant: Te
     assert MALLORY in event["message"]
     assert "alice@example.com" in event["message"]  # names who may
     assert event["type"] == "Warning"
-    assert checks.phase(world, ns) == "Healthy"
+    # Not contained.  (Not necessarily "Healthy": the 3 s rate window over a 1 s scrape can come
+    # out empty for a cycle on a loaded machine, which is "Unknown" — monitoring, not the refusal.)
+    assert checks.phase(world, ns) in ("Healthy", "Unknown")
+    assert not (checks.status(world, ns).get("containment") or {}).get("active")
     assert checks.versions(world, "deployments", ns, "chatbot-v7") == versions
     assert checks.incidents(world, ns) == []
 
