@@ -20,7 +20,7 @@ lint:
 	lint-imports
 
 unit:
-	$(PYTHON) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+	$(PYTHON) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 test: $(SETUP_STAMP)
 	$(MAKE) lint crds-check unit

@@ -13,15 +13,13 @@ pytest_plugins = [
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for ``pytest -n 2 --dist loadgroup`` (``make unit``).
+    """Skip the sandbox-only tests, with their reason, when the suite runs on a real cluster.
 
-    Every module stays on one worker (module-scoped fixtures such as a sandbox world are
-    built once), and the integration modules share one worker: they run one after the
-    other, as timing-sensitive tests of a real operator should, while the other worker
-    takes everything else.
+    ``make unit`` runs ``pytest -n 2 --dist loadfile``: every module stays on one worker, so a
+    module-scoped fixture (a sandbox world, a scenario played once) is built once.  Not
+    ``loadgroup`` with ``xdist_group`` marks: with pytest 9.2 and pytest-xdist 3.8 the group
+    is never applied (xdist rewrites ``item._nodeid``, which ``item.nodeid`` no longer reads),
+    so every test became its own unit and module fixtures were built on both workers.
+    ``tests/package/test_parallel_layout.py`` checks the grouping holds.
     """
     realcluster.skip_sandbox_only(items)
-    for item in items:
-        path = item.path.as_posix()
-        group = "integration" if "/tests/integration/" in path else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
