@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -221,22 +220,3 @@ def walk(schema: Schema, path: str = "") -> Iterator[tuple[str, Schema]]:
         yield from walk(schema["items"], f"{path}[]")
     if isinstance(schema.get("additionalProperties"), dict):
         yield from walk(schema["additionalProperties"], f"{path}[*]")
-
-
-_FIELD_PATH = re.compile(r"^(\.[A-Za-z_][A-Za-z0-9_]*|\[[^\]]+\])+$")
-
-
-def resolve_field_path(schema: Schema, field_path: str) -> Schema | None:
-    """The sub-schema a CEL rule's ``fieldPath`` names, or None (the API server rejects such a CRD)."""
-    if not _FIELD_PATH.match(field_path):
-        return None
-    node: Schema | None = schema
-    for name, _key in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[([^\]]+)\]", field_path):
-        if node is None:
-            return None
-        if name:
-            node = node.get("properties", {}).get(name)
-        else:
-            extra = node.get("additionalProperties")
-            node = extra if isinstance(extra, dict) else node.get("items")
-    return node

@@ -16,6 +16,7 @@ import yaml
 from airlock.api import crd
 from airlock.cli import crds as crds_cli
 from airlock.cli import main as cli_main
+from airlock.sandbox._k8s_schema import resolve_field_path
 from tests.api import schema_check
 
 CRDS = crd.all_crds()
@@ -89,7 +90,7 @@ def test_printer_columns_point_at_fields_of_the_right_type(kind: str) -> None:
     for column in BY_KIND[kind]["spec"]["versions"][0]["additionalPrinterColumns"]:
         if column["jsonPath"] == ".metadata.creationTimestamp":
             continue
-        node = schema_check.resolve_field_path(schema, column["jsonPath"])
+        node = resolve_field_path(schema, column["jsonPath"])
         assert node is not None, column
         expected = {"string": "string", "number": "number", "boolean": "boolean", "integer": "integer"}[column["type"]]
         assert node["type"] == expected, column
@@ -198,7 +199,7 @@ def test_cel_rule_is_valid(kind: str, path: str, node: dict[str, Any], rule: dic
     if "reason" in rule:
         assert rule["reason"] in schema_check.CEL_REASONS
     if "fieldPath" in rule:
-        assert schema_check.resolve_field_path(node, rule["fieldPath"]) is not None, rule["fieldPath"]
+        assert resolve_field_path(node, rule["fieldPath"]) is not None, rule["fieldPath"]
     # Kubernetes exposes properties under their escaped names (`namespace` → `__namespace__`).
     if "properties" in node:
         declared = {schema_check.escape(name) for name in node["properties"]}
