@@ -198,22 +198,21 @@ class KubeClient:
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         headers = self._headers()
-        fenced = method in WRITES and self.fence is not None
-        if fenced and body is None:
+        fence = self.fence if method in WRITES else None
+        if fence is not None and body is None:
             body = DELETE_OPTIONS  # every fenced write carries a body: the body is where the last check is made
         data: str | FencedBody | None = None
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
-            if fenced:
-                assert self.fence is not None
-                data = FencedBody(data.encode(), self.fence, content_type)
+            if fence is not None:
+                data = FencedBody(data.encode(), fence, content_type)
         query = dict(params or {})
         if method in ("PATCH", "POST", "PUT"):
             query.setdefault("fieldManager", self._field_manager)
         url = self.config.server + path
         async with self._slots:
-            if method in WRITES and self.fence is not None and (why := self.fence.refusal()) is not None:
+            if fence is not None and (why := fence.refusal()) is not None:
                 raise Fenced(why)
             try:
                 async with self._http().request(method, url, data=data, headers=headers, params=query) as response:
